@@ -1,0 +1,12 @@
+//! rust-image-action builds Dockerfiles into OCI images without a daemon.
+//!
+//! The pipeline: the [`frontend`] turns Dockerfile text into typed instructions with
+//! located diagnostics; the [`plan`] groups them into stages, resolves build
+//! arguments, bases and stage dependencies, and picks what the target needs. Later
+//! stages of the pipeline (executor, image writer, registry client, the GitHub
+//! Action layer) build on the plan; `docs/architecture.md` keeps the map.
+
+pub mod check;
+pub mod frontend;
+pub mod plan;
+pub mod platform;

@@ -1,0 +1,3 @@
+FROM alpine
+COPY ${A:?must be set} /x
+ENV B=${unterminated

@@ -1,0 +1,3 @@
+FROM alpine
+RUN --mount=type=cache true
+COPY --frmo=x a b

@@ -1,0 +1,5 @@
+# syntax=docker/dockerfile:1.7
+# check=skip=JSONArgsRecommended;error=false
+# escape=\
+FROM alpine
+CMD echo skipped warning

@@ -1,0 +1,4 @@
+from alpine as builder
+run echo lower
+copy --from=builder /a /b
+cmd ["true"]

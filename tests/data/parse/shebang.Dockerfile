@@ -1,0 +1,5 @@
+#!/usr/bin/env buildctl-like-runner
+# escape=`
+FROM alpine
+RUN echo a \
+    b
