@@ -34,7 +34,7 @@ fn error_at_line_n_is_located_and_exits_1() {
     let output = check(&["-f", path.to_str().expect("utf-8 path"), "."]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "stdout: {stdout}");
-    let expected = format!("{}:4:1: error: ", path.display());
+    let expected = format!("{}:4:6: error: unknown flag: --frmo", path.display());
     assert!(stdout.starts_with(&expected), "stdout: {stdout}");
     assert!(
         stdout.contains("frmo"),

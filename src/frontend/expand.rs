@@ -434,6 +434,9 @@ impl<'a> Expander<'a> {
             Some(operator @ ('+' | '-' | '?' | '#' | '%')) => {
                 self.expand_modifier(&name, Some(operator), false)
             }
+            // BuildKit names the end of input as a replacement character here; saying
+            // what is missing helps more.
+            None => Err("syntax error: missing '}'".to_string()),
             other => Err(unsupported_modifier(&spell(other))),
         }
     }
@@ -564,8 +567,8 @@ fn is_special_parameter(ch: char) -> bool {
     matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0')
 }
 
-/// Quotes `text` the way Go's `%q` verb does, for echoing the word in error messages.
-fn go_quote(text: &str) -> String {
+/// Quotes `text` the way Go's `%q` verb does, so messages and dumps read as BuildKit's.
+pub fn go_quote(text: &str) -> String {
     let mut quoted = String::from("\"");
     for ch in text.chars() {
         match ch {
@@ -882,7 +885,7 @@ mod tests {
         ("", "a\u{feff}b", NONE, Ok("a\u{feff}b")),
         // Malformed braces and operators.
         ("", "${", NONE, Err(BRACE)),
-        ("", "${PWD", BASE, Err("unsupported modifier (\u{fffd}) in substitution")),
+        ("", "${PWD", BASE, Err(BRACE)),
         ("", "${}", NONE, Err(BAD)),
         ("", "${:}", NONE, Err(BAD)),
         ("", "${:-x}", NONE, Err(BAD)),
@@ -1142,8 +1145,7 @@ mod tests {
         let error = Lexer::new('\\')
             .process_word("he${PWD", &NoEnv)
             .unwrap_err();
-        let expected =
-            "failed to process \"he${PWD\": unsupported modifier (\u{fffd}) in substitution";
+        let expected = "failed to process \"he${PWD\": syntax error: missing '}'";
         assert_eq!(error.to_string(), expected);
         let error = Lexer::new('\\').process_words("\"x\t", &NoEnv).unwrap_err();
         assert_eq!(error.message, format!(r#"failed to process "\"x\t": {DQ}"#));

@@ -4,6 +4,7 @@
 //! a shell string, whitespace-separated words, key=value pairs, or one string. The
 //! results keep quotes and escapes: removing them is word expansion's job, later.
 
+use super::expand::go_quote;
 use super::node::Node;
 
 /// The arguments one line parser produced.
@@ -359,43 +360,6 @@ pub(super) fn parse_arguments(
     }
 }
 
-/// Quotes a string the way Go's `strconv.Quote` does, so messages and dumps read as
-/// BuildKit's.
-pub fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if is_go_printable(c) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An approximation of Go's `unicode.IsPrint` for the characters Dockerfiles hold:
-/// everything but controls, separators other than space, and format characters.
-fn is_go_printable(ch: char) -> bool {
-    let code = ch as u32;
-    !(ch.is_control()
-        || (ch.is_whitespace() && ch != ' ')
-        || matches!(code, 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2064 | 0xfeff))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,12 +412,5 @@ mod tests {
         let parsed = parse_maybe_json("[a, b]").ok().unwrap_or_default();
         assert!(!parsed.json);
         assert_eq!(parsed.args, ["[a, b]"]);
-    }
-
-    #[test]
-    fn go_quote_matches_strconv() {
-        assert_eq!(go_quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
-        assert_eq!(go_quote("한국어"), "\"한국어\"");
-        assert_eq!(go_quote("\u{1}"), r#""\x01""#);
     }
 }

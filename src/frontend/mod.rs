@@ -15,8 +15,8 @@ pub mod node;
 pub mod parser;
 
 pub use diagnostic::{Diagnostic, Position, Severity};
+pub use expand::go_quote;
 pub use instructions::Instruction;
-pub use line_parsers::go_quote;
 pub use node::{Heredoc, Node};
 pub use parser::Directive;
 

@@ -59,7 +59,7 @@ impl Node {
     /// Renders the node as BuildKit's parser dump does (`(copy ["--from=a"] "x" "y")`
     /// without the parentheses), which makes parses comparable with BuildKit's.
     pub fn dump(&self) -> String {
-        use super::line_parsers::go_quote;
+        use super::expand::go_quote;
         let mut out = self.keyword.to_lowercase();
         if !self.flags.is_empty() {
             let flags: Vec<String> = self.flags.iter().map(|f| go_quote(f)).collect();

@@ -194,7 +194,4 @@ fn parse_go_float(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// Quotes like Go's `%q` for the plain text found in Dockerfile values.
-pub(crate) fn go_quote(text: &str) -> String {
-    format!("{text:?}")
-}
+pub(crate) use crate::frontend::expand::go_quote;

@@ -13,7 +13,7 @@ WORKDIR app
 ADD --chown=1000:1000 --chmod=644 https://example.com/file.tar.gz /opt/
 ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://example.com/a /a
 ADD --keep-git-dir=true https://github.com/moby/buildkit.git#v0.10.1 /buildkit
-COPY --from=base --link --parents --exclude=*.md src/ lib/ /app/
+COPY --from=busybox:stable --link --parents --exclude=*.md src/ lib/ /app/
 COPY ["with space.txt", "/dst dir/"]
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --start-interval=2s --retries=3 CMD curl -f http://localhost/ || exit 1
