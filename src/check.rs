@@ -33,9 +33,30 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// The stages the target needs, by display name, in build order (empty on error).
     pub stages: Vec<String>,
+    /// The Dockerfile's path as shown to the user (`Dockerfile` for text checks).
+    pub file: String,
 }
 
 impl Report {
+    /// One line for a person: the verdict, the counts and the stages to build.
+    pub fn summary(&self) -> String {
+        let errors = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let warnings = self.diagnostics.len() - errors;
+        let verdict = if errors > 0 { "failed" } else { "ok" };
+        let stages = match self.stages.as_slice() {
+            [] => String::new(),
+            stages => format!("; builds {}", stages.join(" → ")),
+        };
+        format!(
+            "{} check {verdict}: {errors} errors, {warnings} warnings{stages}",
+            self.file
+        )
+    }
+
     /// True when any finding is an error.
     pub fn failed(&self) -> bool {
         frontend::diagnostic::has_errors(&self.diagnostics)
@@ -80,10 +101,10 @@ pub fn run(options: &CheckOptions, out: &mut dyn Write) -> anyhow::Result<Report
     if let Some(platform) = &options.platform {
         plan_options.target_platform = Platform::parse(platform)?;
     }
-    let report = check_text(&text, &plan_options);
-    let label = path.display().to_string();
+    let mut report = check_text(&text, &plan_options);
+    report.file = path.display().to_string();
     for diagnostic in &report.diagnostics {
-        writeln!(out, "{}", diagnostic.render(&label))?;
+        writeln!(out, "{}", diagnostic.render(&report.file))?;
     }
     Ok(report)
 }
@@ -116,5 +137,6 @@ pub fn check_text(text: &str, options: &PlanOptions) -> Report {
     Report {
         diagnostics,
         stages,
+        file: "Dockerfile".to_string(),
     }
 }

@@ -61,8 +61,18 @@ fn main() -> ExitCode {
                 platform,
             };
             match check::run(&options, &mut std::io::stdout().lock()) {
-                Ok(report) if report.failed() => ExitCode::from(1),
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(report) => {
+                    // Findings are the data on stdout; the summary is for the person.
+                    #[allow(clippy::print_stderr, reason = "a one-line human summary")]
+                    {
+                        eprintln!("{}", report.summary());
+                    }
+                    if report.failed() {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
                 Err(error) => {
                     #[allow(clippy::print_stderr, reason = "main reports the final error")]
                     {

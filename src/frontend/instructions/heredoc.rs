@@ -16,83 +16,16 @@ pub(crate) struct HeredocWord {
 /// The delimiter must be a single shell word; anything else (`<<EOF | python`) is a shell
 /// command that merely contains a heredoc.
 pub(crate) fn parse_heredoc_word(word: &str) -> Option<HeredocWord> {
-    let after_fd = word.trim_start_matches(|c: char| c.is_ascii_digit());
-    let after_marker = after_fd.strip_prefix("<<")?;
-    let (chomp, rest) = match after_marker.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, after_marker),
-    };
-    let rest = rest.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
-    if rest.is_empty() || rest.contains('<') {
-        return None;
-    }
-    let (name, quoted) = single_shell_word(rest)?;
+    // The parser's reading is the one that decided which bodies were read, so the
+    // typed instructions must agree with it word for word.
+    let heredoc = crate::frontend::parser::parse_heredoc(word)
+        .ok()
+        .flatten()?;
     Some(HeredocWord {
-        name,
-        expand: !quoted,
-        chomp,
+        name: heredoc.name,
+        expand: heredoc.expand,
+        chomp: heredoc.chomp,
     })
-}
-
-/// Removes shell quoting from `text` if it is exactly one word; also says whether quotes were used.
-fn single_shell_word(text: &str) -> Option<(String, bool)> {
-    let mut words: Vec<String> = Vec::new();
-    let mut current: Option<String> = None;
-    let mut quoted = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' | '\r' => {
-                if let Some(word) = current.take() {
-                    words.push(word);
-                }
-            }
-            '\\' => {
-                let word = current.get_or_insert_with(String::new);
-                if let Some(next) = chars.next() {
-                    word.push(next);
-                }
-            }
-            '\'' => {
-                quoted = true;
-                let word = current.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(inner) => word.push(inner),
-                        None => return None,
-                    }
-                }
-            }
-            '"' => {
-                quoted = true;
-                let word = current.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(escaped @ ('"' | '\\' | '$')) => word.push(escaped),
-                            Some(other) => {
-                                word.push('\\');
-                                word.push(other);
-                            }
-                            None => return None,
-                        },
-                        Some(inner) => word.push(inner),
-                        None => return None,
-                    }
-                }
-            }
-            other => current.get_or_insert_with(String::new).push(other),
-        }
-    }
-    if let Some(word) = current {
-        words.push(word);
-    }
-    match <[String; 1]>::try_from(words) {
-        Ok([name]) => Some((name, quoted)),
-        Err(_) => None,
-    }
 }
 
 /// Strips the leading tabs of every line, what `<<-` asks for.
