@@ -44,17 +44,30 @@ pub(super) fn split_blanks(text: &str, limit: Option<usize>) -> Vec<String> {
     }
 }
 
-/// Cuts `text` into words at unquoted whitespace, keeping quotes and escapes.
+/// How a word scan treats the quotes and escapes it meets.
 ///
-/// An escape character keeps itself and the character after it; one at the very end
-/// is dropped. Inside single quotes the escape character is ordinary.
-pub(super) fn split_words(text: &str, escape: char) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
+/// BuildKit cuts arguments in two ways that differ only in these rules: key=value
+/// words keep their quoting for expansion later, flags lose it at once.
+#[derive(Clone, Copy)]
+struct WordRules {
+    /// Keep quote and escape characters in the words.
+    keep_syntax: bool,
+    /// Let the escape character work inside single quotes too.
+    escape_in_single_quotes: bool,
+    /// Stop before a word that does not start with `--`, and after a bare `--`.
+    flags_only: bool,
+}
+
+/// Cuts `chars` into words at unquoted whitespace under `rules`.
+///
+/// Returns the words and, when the scan stopped early, the index of the first
+/// character not consumed. An escape character takes the next character literally;
+/// one at the very end is dropped. A quoted word is kept even when empty (`''`).
+fn scan_words(chars: &[char], escape: char, rules: WordRules) -> (Vec<String>, Option<usize>) {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
     let mut quote: Option<char> = None;
-    // A quoted word is kept even when empty (`''`).
     let mut keep_empty = false;
     let mut i = 0;
     while i < chars.len() {
@@ -64,56 +77,63 @@ pub(super) fn split_words(text: &str, escape: char) -> Vec<String> {
                 i += 1;
                 continue;
             }
+            if rules.flags_only && (ch != '-' || chars.get(i + 1) != Some(&'-')) {
+                return (words, Some(i));
+            }
             in_word = true;
         }
-        match quote {
-            None => {
-                if ch.is_whitespace() {
-                    if keep_empty || !word.is_empty() {
-                        words.push(std::mem::take(&mut word));
-                    }
-                    word.clear();
-                    keep_empty = false;
-                    in_word = false;
-                    i += 1;
-                    continue;
-                }
-                if ch == '\'' || ch == '"' {
-                    quote = Some(ch);
-                    keep_empty = true;
-                }
-                if ch == escape {
-                    if i + 1 == chars.len() {
-                        i += 1;
-                        continue;
-                    }
-                    word.push(ch);
-                    i += 1;
-                }
-                word.push(chars[i]);
+        let is_quote = quote.is_none() && (ch == '\'' || ch == '"');
+        let closes = quote == Some(ch);
+        if quote.is_none() && ch.is_whitespace() {
+            if rules.flags_only && word == "--" {
+                return (words, Some(i));
             }
-            Some(open) => {
-                if ch == open {
-                    quote = None;
-                }
-                if ch == escape && open != '\'' {
-                    if i + 1 == chars.len() {
-                        quote = None;
-                        i += 1;
-                        continue;
+            if keep_empty || !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            keep_empty = false;
+            in_word = false;
+        } else if is_quote || closes {
+            quote = if is_quote { Some(ch) } else { None };
+            keep_empty = true;
+            if rules.keep_syntax {
+                word.push(ch);
+            }
+        } else if ch == escape && (quote != Some('\'') || rules.escape_in_single_quotes) {
+            match chars.get(i + 1) {
+                // A trailing escape is dropped, and so is an open quote it was in.
+                None => quote = None,
+                Some(&next) => {
+                    if rules.keep_syntax {
+                        word.push(ch);
                     }
-                    word.push(ch);
+                    word.push(next);
                     i += 1;
                 }
-                word.push(chars[i]);
             }
+        } else {
+            word.push(ch);
         }
         i += 1;
     }
-    if in_word && (keep_empty || !word.is_empty()) {
+    let dropped = rules.flags_only && word == "--";
+    if in_word && !dropped && (keep_empty || !word.is_empty()) {
         words.push(word);
     }
-    words
+    (words, None)
+}
+
+/// Cuts `text` into words at unquoted whitespace, keeping quotes and escapes, as
+/// BuildKit does for ENV, LABEL and ARG. Inside single quotes the escape character is
+/// ordinary.
+pub(super) fn split_words(text: &str, escape: char) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let rules = WordRules {
+        keep_syntax: true,
+        escape_in_single_quotes: false,
+        flags_only: false,
+    };
+    scan_words(&chars, escape, rules).0
 }
 
 /// Splits the leading `--flags` off an instruction's text.
@@ -122,78 +142,14 @@ pub(super) fn split_words(text: &str, escape: char) -> Vec<String> {
 /// `--` ends the flags.
 pub(super) fn split_flags(text: &str, escape: char) -> (Vec<String>, String) {
     let chars: Vec<char> = text.chars().collect();
-    let mut flags = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut keep_empty = false;
-    let rest_from = |i: usize| chars[i..].iter().collect::<String>();
-    let mut i = 0;
-    while i < chars.len() {
-        let ch = chars[i];
-        if !in_word {
-            if ch.is_whitespace() {
-                i += 1;
-                continue;
-            }
-            if ch != '-' || chars.get(i + 1) != Some(&'-') {
-                return (flags, rest_from(i));
-            }
-            in_word = true;
-        }
-        match quote {
-            None => {
-                if ch.is_whitespace() {
-                    if word == "--" {
-                        return (flags, rest_from(i));
-                    }
-                    if keep_empty || !word.is_empty() {
-                        flags.push(std::mem::take(&mut word));
-                    }
-                    word.clear();
-                    keep_empty = false;
-                    in_word = false;
-                    i += 1;
-                    continue;
-                }
-                if ch == '\'' || ch == '"' {
-                    quote = Some(ch);
-                    keep_empty = true;
-                    i += 1;
-                    continue;
-                }
-                if ch == escape {
-                    if i + 1 == chars.len() {
-                        i += 1;
-                        continue;
-                    }
-                    i += 1;
-                }
-                word.push(chars[i]);
-            }
-            Some(open) => {
-                if ch == open {
-                    quote = None;
-                    i += 1;
-                    continue;
-                }
-                if ch == escape {
-                    if i + 1 == chars.len() {
-                        quote = None;
-                        i += 1;
-                        continue;
-                    }
-                    i += 1;
-                }
-                word.push(chars[i]);
-            }
-        }
-        i += 1;
-    }
-    if in_word && word != "--" && (keep_empty || !word.is_empty()) {
-        flags.push(word);
-    }
-    (flags, String::new())
+    let rules = WordRules {
+        keep_syntax: false,
+        escape_in_single_quotes: true,
+        flags_only: true,
+    };
+    let (flags, stop) = scan_words(&chars, escape, rules);
+    let rest = stop.map_or_else(String::new, |i| chars[i..].iter().collect());
+    (flags, rest)
 }
 
 /// Why a JSON argument list was not taken.
