@@ -6,7 +6,14 @@
 //! stages of the pipeline (executor, image writer, registry client, the GitHub
 //! Action layer) build on the plan; `docs/architecture.md` keeps the map.
 
+pub mod build;
 pub mod check;
 pub mod frontend;
+pub mod ignore;
+pub mod layer;
+pub mod oci;
+pub mod output;
 pub mod plan;
 pub mod platform;
+pub mod registry;
+pub mod store;

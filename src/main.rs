@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rust_image_action::build;
 use rust_image_action::check::{self, CheckOptions};
+use rust_image_action::layer::compress::Compression;
+use rust_image_action::platform::Platform;
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build a Dockerfile into an OCI image without a daemon.
+    ///
+    /// Prints the image's manifest digest on stdout; progress goes to stderr.
+    Build(Box<BuildArgs>),
     /// Parse, expand and plan a Dockerfile and report its problems.
     ///
     /// Prints one `FILE:LINE:COL: severity: message` line per finding and exits 1
@@ -43,9 +50,133 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    context: PathBuf,
+    /// The Dockerfile (default: `Dockerfile` in the context).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// A name for the image, `[registry/]repository[:tag]` (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "REF")]
+    tags: Vec<String>,
+    /// A build argument, `KEY=VALUE` (or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
+    /// A label for the final image, `KEY=VALUE` (repeatable; wins over LABEL).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// The stage to build (default: the last one).
+    #[arg(long)]
+    target: Option<String>,
+    /// The target platform, `os/arch[/variant]` (default: this machine's).
+    #[arg(long)]
+    platform: Option<String>,
+    /// `NAME=DIR`, `NAME=oci-layout://DIR[:TAG]` or `NAME=docker-image://REF` (repeatable).
+    #[arg(long = "build-context", value_name = "NAME=SOURCE")]
+    build_contexts: Vec<String>,
+    /// Write the image as an OCI image layout in this directory.
+    #[arg(long = "oci-layout", value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+    /// Write the image as a docker-archive (`docker load`, `podman load`).
+    #[arg(long = "tar", value_name = "PATH")]
+    tar: Option<PathBuf>,
+    /// Write the manifest digest to this file.
+    #[arg(long = "digest-file", value_name = "PATH")]
+    digest_file: Option<PathBuf>,
+    /// Write build metadata (digests, tags, layers) as JSON to this file.
+    #[arg(long = "metadata-file", value_name = "PATH")]
+    metadata_file: Option<PathBuf>,
+    /// Clamp all times to this Unix time for reproducible images (also SOURCE_DATE_EPOCH).
+    #[arg(long = "source-date-epoch", value_name = "SECONDS")]
+    source_date_epoch: Option<i64>,
+    /// Do not reuse cached results.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// The content store directory (default: the user's cache directory).
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Layer compression: `gzip` or `zstd`.
+    #[arg(long, default_value = "gzip")]
+    compression: String,
+    /// A registry to reach over plain HTTP, `HOST[:PORT]` (loopback ones always are).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+}
+
+fn key_values(
+    values: &[String],
+    what: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for value in values {
+        let Some((key, value)) = value.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            anyhow::bail!("invalid {what} `{value}`: expected KEY=VALUE");
+        };
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
+}
+
+fn build_options(args: BuildArgs) -> anyhow::Result<build::BuildOptions> {
+    use anyhow::Context as _;
+    let mut options = build::BuildOptions::new(args.context);
+    options.dockerfile = args.file;
+    options.tags = args.tags;
+    options.build_args = check::parse_build_args(&args.build_args)?;
+    options.labels = key_values(&args.labels, "label")?;
+    options.target = args.target;
+    options.platform = match args.platform {
+        Some(text) => Some(Platform::parse(&text).context("invalid `--platform`")?),
+        None => None,
+    };
+    for (name, value) in key_values(&args.build_contexts, "build context")? {
+        options
+            .build_contexts
+            .insert(name, build::NamedContext::parse(&value));
+    }
+    options.oci_layout = args.oci_layout;
+    options.tar = args.tar;
+    options.digest_file = args.digest_file;
+    options.metadata_file = args.metadata_file;
+    options.source_date_epoch = args.source_date_epoch;
+    options.no_cache = args.no_cache;
+    options.cache_dir = args.cache_dir;
+    options.compression = match args.compression.as_str() {
+        "gzip" => Compression::Gzip,
+        "zstd" => Compression::Zstd,
+        other => anyhow::bail!("invalid `--compression` `{other}`: expected gzip or zstd"),
+    };
+    options.insecure_registries = args.insecure_registries;
+    Ok(options)
+}
+
+#[allow(
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "main reports results and the final error"
+)]
+fn run_build(args: BuildArgs) -> ExitCode {
+    let result = build_options(args).and_then(|options| {
+        build::build(&options, &build::report::PlainReporter).map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(outcome) => {
+            println!("{}", outcome.manifest.digest);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Build(args) => run_build(*args),
         Command::Check {
             context,
             file,
