@@ -91,7 +91,7 @@ struct BuildArgs {
     /// Clamp all times to this Unix time for reproducible images (also SOURCE_DATE_EPOCH).
     #[arg(long = "source-date-epoch", value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
-    /// Do not reuse cached results.
+    /// Accepted for compatibility: there is no step cache yet, so every step runs.
     #[arg(long = "no-cache")]
     no_cache: bool,
     /// The content store directory (default: the user's cache directory).

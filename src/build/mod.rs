@@ -102,7 +102,7 @@ pub struct BuildOptions {
     pub metadata_file: Option<PathBuf>,
     /// Clamp every time to this (seconds since the epoch) for reproducible output.
     pub source_date_epoch: Option<i64>,
-    /// Do not reuse cached results (base image indexes are still content-addressed).
+    /// Accepted for compatibility: there is no step cache yet, so every step runs.
     pub no_cache: bool,
     /// The content store; the user's cache directory when absent.
     pub cache_dir: Option<PathBuf>,
