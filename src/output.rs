@@ -23,10 +23,10 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Manifests and indexes are read into memory; registries cap them at 4 MiB, and so do we so
 /// that a hostile layout cannot make us allocate without bound.
-const MAX_DOCUMENT_SIZE: u64 = 4 << 20;
+pub const MAX_DOCUMENT_SIZE: u64 = 4 << 20;
 
 /// Nested indexes deeper than this are refused (a cycle would otherwise recurse forever).
-const MAX_INDEX_DEPTH: usize = 4;
+pub const MAX_INDEX_DEPTH: usize = 4;
 
 /// Why writing or importing a local image failed.
 #[derive(Debug, thiserror::Error)]

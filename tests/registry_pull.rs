@@ -12,7 +12,7 @@ use rust_image_action::oci::Descriptor;
 use rust_image_action::oci::digest::{Digest, HashingWriter};
 use rust_image_action::platform::Platform;
 use rust_image_action::registry::{
-    ImageRef, PullOptions, PulledImage, RegistryError, pull_image_blocking,
+    ImageRef, LayerFetch, PullOptions, PulledImage, RegistryError, pull_image_blocking,
 };
 use rust_image_action::store::Store;
 use serde_json::Value;
@@ -296,4 +296,51 @@ fn damaged_blobs_are_refused_and_not_stored() {
     assert!(!store.has(&digest), "a damaged blob must not be stored");
     let leftovers: Vec<_> = fs::read_dir(dir.path().join("tmp")).expect("tmp").collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn index_only_pulls_verify_the_layer_and_store_no_bytes() {
+    let registry = Registry::start_open();
+    let only = layer_dir("indexed");
+    let pushed = push_image(&registry, "test/indexed:1", &[only.path()]);
+    let manifest: Value = serde_json::from_slice(&pushed.manifest).expect("manifest json");
+    let layer: Digest = digest_text(&manifest["layers"][0]["digest"])
+        .parse()
+        .expect("digest");
+    let reference = ImageRef::parse(&pushed.reference).expect("valid reference");
+    let platform = Platform::parse("linux/amd64").expect("valid platform");
+    let options = PullOptions {
+        layers: LayerFetch::IndexOnly,
+        ..PullOptions::default()
+    };
+
+    let (dir, store) = open_store();
+    pull_image_blocking(&store, &reference, &platform, &options).expect("index-only pull");
+    assert!(
+        !store.has(&layer),
+        "an index-only pull stores no layer bytes"
+    );
+    let index = rust_image_action::layer::index::index_layer(&store, &layer).expect("cached");
+    assert!(
+        !index.entries.is_empty(),
+        "the index lists the layer's files"
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.path().join("tmp")).expect("tmp").collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // A damaged layer is refused in this mode too, and no index is kept for it.
+    let path = registry.blob_data_path(&layer.to_string());
+    let mut data = fs::read(&path).expect("registry blob data");
+    let last = data.len() - 1;
+    data[last] ^= 0xff;
+    fs::write(&path, &data).expect("damage the blob");
+    let (_dir, fresh) = open_store();
+    let error = pull_image_blocking(&fresh, &reference, &platform, &options)
+        .expect_err("a damaged layer must fail");
+    let text = format!("{error}: {:?}", std::error::Error::source(&error));
+    assert!(text.contains(&layer.to_string()), "{text}");
+    assert!(
+        !rust_image_action::layer::index::has_index(&fresh, &layer),
+        "no index kept"
+    );
 }

@@ -301,6 +301,10 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildOut
     let target = builder.take_stage(plan.target).ok_or_else(|| {
         BuildError::Options(format!("target stage {} was not built", plan.target))
     })?;
+    if options.oci_layout.is_some() || options.tar.is_some() {
+        sources::ensure_blobs(&store, &target.layers, &options.insecure_registries)
+            .map_err(BuildError::Options)?;
+    }
     let outcome = assemble(&store, target, options, epoch, &platform)?;
     write_outputs(&store, &outcome, options, reporter)?;
     Ok(outcome)

@@ -45,6 +45,7 @@ fn base_layers(
     store: &Store,
     layers: &[Descriptor],
     config: &ImageConfig,
+    source: Option<&str>,
 ) -> Result<Vec<LayerRecord>, String> {
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != layers.len() {
@@ -68,9 +69,53 @@ fn base_layers(
                 diff_id: *diff_id,
                 index: Arc::new(index),
                 origin: LayerOrigin::Base,
+                source: source.map(str::to_string),
             })
         })
         .collect()
+}
+
+/// Makes sure the blobs of `layers` are in the store, downloading base layers that were
+/// only indexed so far.
+pub fn ensure_blobs(
+    store: &Store,
+    layers: &[LayerRecord],
+    insecure: &[String],
+) -> Result<(), String> {
+    let mut missing: std::collections::BTreeMap<&str, Vec<Descriptor>> = Default::default();
+    for layer in layers.iter().filter(|l| !store.has(&l.descriptor.digest)) {
+        let Some(source) = layer.source.as_deref() else {
+            return Err(format!(
+                "layer `{}` is missing from the store",
+                layer.descriptor.digest
+            ));
+        };
+        missing
+            .entry(source)
+            .or_default()
+            .push(layer.descriptor.clone());
+    }
+    let options = PullOptions {
+        insecure_registries: insecure.to_vec(),
+        ..PullOptions::default()
+    };
+    for (source, blobs) in missing {
+        let reference = ImageRef::parse(source).map_err(|e| e.to_string())?;
+        registry::fetch_blobs_blocking(store, &reference, &blobs, &options)
+            .map_err(|e| error_chain(&e))?;
+    }
+    Ok(())
+}
+
+/// An error with its causes, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Pulls `name` from its registry (or takes it from the store when present).
@@ -81,13 +126,16 @@ pub fn registry_image(
     insecure: &[String],
 ) -> Result<BaseImage, String> {
     let reference = ImageRef::parse(name).map_err(|e| e.to_string())?;
+    // Base layers are only indexed while they stream by: a build that adds layers on top
+    // of them never stores their bytes unless an output or a COPY --from needs them.
     let options = PullOptions {
         insecure_registries: insecure.to_vec(),
+        layers: registry::LayerFetch::IndexOnly,
         ..PullOptions::default()
     };
     let pulled = registry::pull_image_blocking(store, &reference, platform, &options)
-        .map_err(|e| format!("{e:#}"))?;
-    let layers = base_layers(store, &pulled.layers, &pulled.config)?;
+        .map_err(|e| error_chain(&e))?;
+    let layers = base_layers(store, &pulled.layers, &pulled.config, Some(name))?;
     Ok(BaseImage {
         manifest_digest: pulled.manifest.digest,
         total_size: pulled.layers.iter().map(|l| l.size).sum(),
@@ -108,7 +156,7 @@ pub fn layout_image(store: &Store, dir: &Path, tag: Option<&str>) -> Result<Base
         .read_blob(&manifest_body.config.digest)
         .map_err(|e| e.to_string())?;
     let config = ImageConfig::from_slice(&config_bytes).map_err(|e| e.to_string())?;
-    let layers = base_layers(store, &manifest_body.layers, &config)?;
+    let layers = base_layers(store, &manifest_body.layers, &config, None)?;
     Ok(BaseImage {
         manifest_digest: manifest.digest,
         total_size: manifest_body.layers.iter().map(|l| l.size).sum(),
@@ -162,6 +210,7 @@ pub fn directory_image(store: &Store, dir: &Path, epoch: Option<i64>) -> Result<
             diff_id: layer.diff_id,
             index: Arc::new(index),
             origin: LayerOrigin::Base,
+            source: None,
         }],
     })
 }

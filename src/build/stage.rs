@@ -47,6 +47,10 @@ pub struct LayerRecord {
     pub index: Arc<LayerIndex>,
     /// Where it came from.
     pub origin: LayerOrigin,
+    /// The image reference the blob can be fetched from when the store lacks it (base
+    /// layers are indexed as they stream by, and downloaded only when their bytes are
+    /// needed).
+    pub source: Option<String>,
 }
 
 /// A stage after running: its layers, config and variables.
@@ -456,6 +460,7 @@ impl<'a> Builder<'a> {
             diff_id: layer.diff_id,
             index: Arc::new(index),
             origin: LayerOrigin::Built,
+            source: None,
         });
         config::add_history(
             &mut state.config,
@@ -549,6 +554,9 @@ impl<'a> Builder<'a> {
                 (image.layers, format!("image `{from}`"))
             }
         };
+        let insecure = &self.setup.options.insecure_registries;
+        sources::ensure_blobs(self.setup.store, &layers, insecure)
+            .map_err(|e| self.step_error(located, e))?;
         let (dir, tree) = sources::extract_sources(self.setup.store, &layers, paths, label)
             .map_err(|e| self.step_error(located, e))?;
         Ok((Some(dir), tree))

@@ -164,6 +164,11 @@ pub fn index_layer(store: &Store, digest: &Digest) -> Result<LayerIndex, LayerEr
     Ok(index)
 }
 
+/// True when the header index of layer `digest` is cached in the store.
+pub fn has_index(store: &Store, digest: &Digest) -> bool {
+    matches!(store.read_meta(META_KIND, &digest.hex()), Ok(Some(_)))
+}
+
 /// Caches `index` as the index of the layer blob `digest`.
 pub(crate) fn save_index(
     store: &Store,

@@ -7,7 +7,10 @@
 pub mod pull;
 pub mod reference;
 
-pub use pull::{PullOptions, PulledImage, pull_image, pull_image_blocking};
+pub use pull::{
+    LayerFetch, PullOptions, PulledImage, fetch_blobs, fetch_blobs_blocking, pull_image,
+    pull_image_blocking,
+};
 pub use reference::{ImageRef, ReferenceError};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};

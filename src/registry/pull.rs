@@ -26,6 +26,8 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// How many layers download at the same time.
     pub max_concurrent_layers: usize,
+    /// What happens to layer blobs.
+    pub layers: LayerFetch,
 }
 
 impl Default for PullOptions {
@@ -33,8 +35,21 @@ impl Default for PullOptions {
         PullOptions {
             insecure_registries: Vec::new(),
             max_concurrent_layers: 3,
+            layers: LayerFetch::Store,
         }
     }
+}
+
+/// What a pull does with layer blobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayerFetch {
+    /// Download every layer into the store.
+    #[default]
+    Store,
+    /// Read each layer once as it streams by and keep only its header index (verified
+    /// against the digest); the blob is fetched later only if something needs its bytes.
+    /// A build that only adds layers on top of a base then never writes the base.
+    IndexOnly,
 }
 
 /// An image pulled into the store: its platform manifest, config and layers are all present.
@@ -86,17 +101,50 @@ pub async fn pull_image(
 ) -> Result<PulledImage, RegistryError> {
     let puller = Puller::new(reference, options)?;
     puller
-        .pull(store, platform, options.max_concurrent_layers.max(1))
+        .pull(
+            store,
+            platform,
+            options.max_concurrent_layers.max(1),
+            options.layers,
+        )
         .await
 }
 
-/// [`pull_image`] for callers without an async runtime: runs it on a current-thread runtime.
-pub fn pull_image_blocking(
+/// Downloads `blobs` of `reference`'s repository into `store`, skipping those present.
+pub async fn fetch_blobs(
     store: &Store,
     reference: &ImageRef,
-    platform: &Platform,
+    blobs: &[Descriptor],
     options: &PullOptions,
-) -> Result<PulledImage, RegistryError> {
+) -> Result<(), RegistryError> {
+    let puller = Puller::new(reference, options)?;
+    puller
+        .client
+        .store_auth_if_needed(puller.target.resolve_registry(), &RegistryAuth::Anonymous)
+        .await;
+    stream::iter(blobs.iter())
+        .map(|blob| puller.blob(store, blob, "layer"))
+        .buffer_unordered(options.max_concurrent_layers.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// [`fetch_blobs`] for callers without an async runtime.
+pub fn fetch_blobs_blocking(
+    store: &Store,
+    reference: &ImageRef,
+    blobs: &[Descriptor],
+    options: &PullOptions,
+) -> Result<(), RegistryError> {
+    block_on(reference, fetch_blobs(store, reference, blobs, options))
+}
+
+/// Runs `future` on a current-thread runtime; refuses to nest inside another runtime.
+fn block_on<T>(
+    reference: &ImageRef,
+    future: impl std::future::Future<Output = Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
     // Starting a runtime inside another one panics; say what to do instead.
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(RegistryError::NestedRuntime {
@@ -110,7 +158,17 @@ pub fn pull_image_blocking(
             reference: reference.to_string(),
             source,
         })?;
-    runtime.block_on(pull_image(store, reference, platform, options))
+    runtime.block_on(future)
+}
+
+/// [`pull_image`] for callers without an async runtime: runs it on a current-thread runtime.
+pub fn pull_image_blocking(
+    store: &Store,
+    reference: &ImageRef,
+    platform: &Platform,
+    options: &PullOptions,
+) -> Result<PulledImage, RegistryError> {
+    block_on(reference, pull_image(store, reference, platform, options))
 }
 
 /// A manifest as fetched: the index or image manifest it parses as, with its raw bytes.
@@ -185,6 +243,7 @@ impl<'a> Puller<'a> {
         store: &Store,
         platform: &Platform,
         concurrency: usize,
+        layers: LayerFetch,
     ) -> Result<PulledImage, RegistryError> {
         // Anonymous auth still answers a Bearer challenge with a token for public repositories;
         // registering it up front covers blob requests made without a manifest request first.
@@ -251,7 +310,12 @@ impl<'a> Puller<'a> {
             })?;
 
         stream::iter(manifest.layers.iter())
-            .map(|layer| self.blob(store, layer, "layer"))
+            .map(|layer| async move {
+                match layers {
+                    LayerFetch::Store => self.blob(store, layer, "layer").await,
+                    LayerFetch::IndexOnly => self.index_only(store, layer).await,
+                }
+            })
             .buffer_unordered(concurrency)
             .try_collect::<Vec<()>>()
             .await?;
@@ -421,25 +485,60 @@ impl<'a> Puller<'a> {
         let writer = store
             .blob_writer()
             .map_err(|source| self.store_error(what.clone(), source))?;
+        let expected = descriptor.size;
+        self.stream(descriptor, &what, move |receiver| {
+            write_blob(writer, receiver, digest, expected)
+        })
+        .await
+    }
+
+    /// Reads layer `descriptor` once as it downloads and keeps only its header index.
+    async fn index_only(
+        &self,
+        store: &Store,
+        descriptor: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        let digest = descriptor.digest;
+        if store.has(&digest) || crate::layer::index::has_index(store, &digest) {
+            return Ok(());
+        }
+        let what = format!("layer `{digest}`");
+        let expected = descriptor.size;
+        let index = self
+            .stream(descriptor, &what, move |receiver| {
+                index_stream(receiver, digest, expected)
+            })
+            .await?;
+        crate::layer::index::save_index(store, &digest, &index)
+            .map_err(|e| self.transfer(&what, std::io::Error::other(e.to_string())))
+    }
+
+    /// Downloads blob `descriptor` and hands its chunks to `consume` on the blocking pool,
+    /// through a bounded channel: memory stays at a few chunks whatever the blob's size.
+    async fn stream<T: Send + 'static>(
+        &self,
+        descriptor: &Descriptor,
+        what: &str,
+        consume: impl FnOnce(mpsc::Receiver<Chunk<bytes::Bytes>>) -> Result<T, WriteFailure>
+        + Send
+        + 'static,
+    ) -> Result<T, RegistryError> {
+        let digest = descriptor.digest;
+        let expected = descriptor.size;
         let digest_text = digest.to_string();
         let mut download = self
             .client
             .pull_blob_stream(&self.target, digest_text.as_str())
             .await
             .map_err(|source| self.request_error(format!("fetch {what}"), source))?;
-
-        // The store's writer does blocking file I/O (and an fsync on commit), so it runs on
-        // the blocking pool, fed through a bounded channel: memory stays at a few chunks.
         let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
-        let expected = descriptor.size;
-        let disk =
-            tokio::task::spawn_blocking(move || write_blob(writer, receiver, digest, expected));
+        let disk = tokio::task::spawn_blocking(move || consume(receiver));
         let mut failure = None;
         while let Some(chunk) = download.next().await {
             match chunk {
                 Ok(chunk) => {
                     if sender.send(Chunk::Data(chunk)).await.is_err() {
-                        // The writer stopped; its own error says why.
+                        // The consumer stopped; its own error says why.
                         break;
                     }
                 }
@@ -454,14 +553,14 @@ impl<'a> Puller<'a> {
             sender.send(Chunk::End).await.ok();
         }
         drop(sender);
-        let written = disk
+        let consumed = disk
             .await
-            .map_err(|e| self.transfer(&what, std::io::Error::other(e)))?;
+            .map_err(|e| self.transfer(what, std::io::Error::other(e)))?;
         if let Some(e) = failure {
-            return Err(self.transfer(&what, e));
+            return Err(self.transfer(what, e));
         }
-        match written {
-            Ok(()) => Ok(()),
+        match consumed {
+            Ok(value) => Ok(value),
             Err(WriteFailure::Size(actual)) => Err(RegistryError::SizeMismatch {
                 registry: self.image.registry.clone(),
                 repository: self.image.repository.clone(),
@@ -469,11 +568,15 @@ impl<'a> Puller<'a> {
                 expected,
                 actual,
             }),
-            Err(WriteFailure::Io(e)) => Err(self.transfer(&what, e)),
+            Err(WriteFailure::Io(e)) => Err(self.transfer(what, e)),
             Err(WriteFailure::Aborted) => {
-                Err(self.transfer(&what, std::io::Error::other("the download ended early")))
+                Err(self.transfer(what, std::io::Error::other("the download ended early")))
             }
-            Err(WriteFailure::Store(source)) => Err(self.store_error(what, source)),
+            Err(WriteFailure::Store(source)) => Err(self.store_error(what.to_string(), source)),
+            Err(WriteFailure::Mismatch(actual)) => Err(self.digest_mismatch(digest, actual)),
+            Err(WriteFailure::Layer(e)) => {
+                Err(self.transfer(what, std::io::Error::other(e.to_string())))
+            }
         }
     }
 
@@ -596,6 +699,117 @@ enum WriteFailure {
     Size(u64),
     Io(std::io::Error),
     Store(crate::store::StoreError),
+    /// The bytes hash to this digest, not the expected one.
+    Mismatch(Digest),
+    /// The blob is not a readable layer.
+    Layer(crate::layer::LayerError),
+}
+
+/// What [`ChannelReader`] saw of the stream, for the digest check afterwards.
+#[derive(Default)]
+struct StreamState {
+    hasher: sha2::Sha256,
+    size: u64,
+    complete: bool,
+}
+
+/// A blocking reader over downloaded chunks that hashes everything it passes on, and on
+/// drop reads (and hashes) whatever the consumer left, so the digest covers the blob.
+struct ChannelReader {
+    receiver: mpsc::Receiver<Chunk<bytes::Bytes>>,
+    current: bytes::Bytes,
+    state: std::sync::Arc<std::sync::Mutex<StreamState>>,
+    limit: u64,
+    ended: bool,
+}
+
+impl ChannelReader {
+    /// Takes the next chunk; `false` at the end of the stream.
+    fn next_chunk(&mut self) -> std::io::Result<bool> {
+        use sha2::Digest as _;
+        match self.receiver.blocking_recv() {
+            Some(Chunk::Data(data)) => {
+                let mut state = self
+                    .state
+                    .lock()
+                    .map_err(|_| std::io::Error::other("poisoned"))?;
+                state.hasher.update(&data);
+                state.size += data.len() as u64;
+                if state.size > self.limit {
+                    return Err(std::io::Error::other(
+                        "the blob is larger than its descriptor",
+                    ));
+                }
+                self.current = data;
+                Ok(true)
+            }
+            Some(Chunk::End) => {
+                self.ended = true;
+                if let Ok(mut state) = self.state.lock() {
+                    state.complete = true;
+                }
+                Ok(false)
+            }
+            None => {
+                self.ended = true;
+                Err(std::io::Error::other("the download ended early"))
+            }
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            if self.ended || !self.next_chunk()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+impl Drop for ChannelReader {
+    fn drop(&mut self) {
+        while !self.ended {
+            if self.next_chunk().is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Builds the header index of a layer from its download, checking size and digest.
+fn index_stream(
+    receiver: mpsc::Receiver<Chunk<bytes::Bytes>>,
+    digest: Digest,
+    expected_size: u64,
+) -> Result<crate::layer::index::LayerIndex, WriteFailure> {
+    use sha2::Digest as _;
+    let state = std::sync::Arc::new(std::sync::Mutex::new(StreamState::default()));
+    let reader = ChannelReader {
+        receiver,
+        current: bytes::Bytes::new(),
+        state: std::sync::Arc::clone(&state),
+        limit: expected_size,
+        ended: false,
+    };
+    let index = crate::layer::index::read_index(&digest, reader);
+    let state = std::mem::take(&mut *state.lock().map_err(|_| WriteFailure::Aborted)?);
+    if !state.complete {
+        return Err(WriteFailure::Aborted);
+    }
+    if state.size != expected_size {
+        return Err(WriteFailure::Size(state.size));
+    }
+    let actual = Digest::from_bytes(state.hasher.finalize().into());
+    if actual != digest {
+        return Err(WriteFailure::Mismatch(actual));
+    }
+    index.map_err(WriteFailure::Layer)
 }
 
 /// Writes chunks into `writer` until [`Chunk::End`], then commits, verifying the digest. A
