@@ -1,5 +1,9 @@
 //! Where FROM and COPY get their content: registry images, OCI layouts, directories,
 //! files of other stages and images (extracted selectively), ADD's archives and URLs.
+//!
+//! FIXME: errors here are formatted strings that the stage wraps into a step error, so
+//! their causes are flattened into text; fixed looks like a typed `SourceError` with the
+//! cause attached as `#[source]`.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
