@@ -103,6 +103,18 @@ struct BuildArgs {
     /// A registry to reach over plain HTTP, `HOST[:PORT]` (loopback ones always are).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
+    /// Push the image to the repositories its `-t` tags name.
+    #[arg(long)]
+    push: bool,
+    /// The user name for pushing (with `--password-stdin` or `--password-env`).
+    #[arg(long)]
+    username: Option<String>,
+    /// Read the password or token from standard input (it is never echoed or logged).
+    #[arg(long = "password-stdin")]
+    password_stdin: bool,
+    /// Read the password or token from this environment variable.
+    #[arg(long = "password-env", value_name = "VAR")]
+    password_env: Option<String>,
 }
 
 fn key_values(
@@ -117,6 +129,36 @@ fn key_values(
         map.insert(key.to_string(), value.to_string());
     }
     Ok(map)
+}
+
+/// `--username` with a password from stdin or an environment variable, never argv.
+fn explicit_credentials(
+    username: Option<String>,
+    from_stdin: bool,
+    from_env: Option<&str>,
+) -> anyhow::Result<Option<rust_image_action::registry::ExplicitCredentials>> {
+    use rust_image_action::registry::{ExplicitCredentials, Secret};
+    let password = match (from_stdin, from_env) {
+        (true, Some(_)) => anyhow::bail!("give `--password-stdin` or `--password-env`, not both"),
+        (true, None) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+            Some(Secret::new(text.trim_end_matches(['\r', '\n']).to_string()))
+        }
+        (false, Some(name)) => match std::env::var(name) {
+            Ok(value) => Some(Secret::new(value)),
+            Err(_) => anyhow::bail!("`--password-env {name}`: the variable is not set"),
+        },
+        (false, None) => None,
+    };
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Some(ExplicitCredentials { username, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!(
+            "`--username` needs a password: pass it with `--password-stdin` or `--password-env`"
+        ),
+        (None, Some(_)) => anyhow::bail!("a password was given without `--username`"),
+    }
 }
 
 fn build_options(args: BuildArgs) -> anyhow::Result<build::BuildOptions> {
@@ -149,6 +191,12 @@ fn build_options(args: BuildArgs) -> anyhow::Result<build::BuildOptions> {
         other => anyhow::bail!("invalid `--compression` `{other}`: expected gzip or zstd"),
     };
     options.insecure_registries = args.insecure_registries;
+    options.push = args.push;
+    options.credentials = explicit_credentials(
+        args.username,
+        args.password_stdin,
+        args.password_env.as_deref(),
+    )?;
     Ok(options)
 }
 

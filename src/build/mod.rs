@@ -10,6 +10,7 @@
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod push;
 pub mod report;
 mod sources;
 mod stage;
@@ -110,6 +111,11 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Registries reached over plain HTTP besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// Push the image to the repositories its tags name.
+    pub push: bool,
+    /// Credentials given explicitly (`--username` with `--password-stdin`), for every
+    /// registry pushed to; otherwise each registry's are looked up.
+    pub credentials: Option<crate::registry::ExplicitCredentials>,
 }
 
 impl BuildOptions {
@@ -133,6 +139,8 @@ impl BuildOptions {
             cache_dir: None,
             compression: Compression::Gzip,
             insecure_registries: Vec::new(),
+            push: false,
+            credentials: None,
         }
     }
 
@@ -183,6 +191,12 @@ pub enum BuildError {
     /// Writing a layer failed.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// Pushing to a registry failed.
+    #[error(transparent)]
+    Push(Box<crate::registry::RegistryError>),
+    /// Credentials for a registry could not be read.
+    #[error(transparent)]
+    Credentials(Box<crate::registry::AuthError>),
     /// A build option is wrong.
     #[error("{0}")]
     Options(String),
@@ -202,6 +216,9 @@ pub struct LayerReport {
     pub media_type: String,
     /// Whether it came from a base image or was built here.
     pub origin: LayerOrigin,
+    /// For base layers, the image reference they came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What a successful build produced.
@@ -305,8 +322,19 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildOut
         sources::ensure_blobs(&store, &target.layers, &options.insecure_registries)
             .map_err(BuildError::Options)?;
     }
+    let layers = target.layers.clone();
     let outcome = assemble(&store, target, options, epoch, &platform)?;
     write_outputs(&store, &outcome, options, reporter)?;
+    if options.push {
+        push::push(
+            &store,
+            &outcome,
+            &layers,
+            options,
+            options.credentials.as_ref(),
+            reporter,
+        )?;
+    }
     Ok(outcome)
 }
 
@@ -382,6 +410,7 @@ fn assemble(
             size: l.descriptor.size,
             media_type: l.descriptor.media_type.clone(),
             origin: l.origin,
+            source: l.source.clone(),
         })
         .collect();
     Ok(BuildOutcome {

@@ -41,6 +41,21 @@ pub enum Event {
         /// Where.
         path: String,
     },
+    /// The image was pushed to a repository.
+    Pushed {
+        /// `registry/repository`.
+        reference: String,
+        /// The tags written.
+        tags: Vec<String>,
+        /// Blobs uploaded.
+        uploaded: usize,
+        /// Blobs mounted from another repository.
+        mounted: usize,
+        /// Blobs the registry already had.
+        existing: usize,
+        /// Blob bytes sent.
+        bytes: u64,
+    },
     /// A warning the user should see (an unused build argument, ...).
     Warning {
         /// The text, `FILE:LINE:COL: warning: ...` where it has a location.
@@ -110,6 +125,19 @@ impl PlainReporter {
                 )
             }
             Event::OutputWritten { kind, path } => format!("wrote {kind} to {path}"),
+            Event::Pushed {
+                reference,
+                tags,
+                uploaded,
+                mounted,
+                existing,
+                bytes,
+            } => format!(
+                "pushed {reference}:{{{}}}: {uploaded} blobs uploaded ({}), {mounted} mounted, \
+                 {existing} already there",
+                tags.join(","),
+                human_size(*bytes)
+            ),
             Event::Warning { message } => message.clone(),
         }
     }

@@ -4,13 +4,27 @@
 //! Only anonymous pulls exist so far; pushing and credentials come later and will share
 //! [`RegistryError`].
 
+pub mod auth;
+pub mod credentials;
 pub mod pull;
+pub mod push;
+pub mod push_error;
 pub mod reference;
+pub mod upload;
 
+pub use auth::{AuthError, Authenticator, Scope};
+pub use credentials::{
+    Credential, CredentialSource, ExplicitCredentials, Secret, credential_from_helper,
+    credential_from_helper_in, resolve_credentials,
+};
 pub use pull::{
     LayerFetch, PullOptions, PulledImage, fetch_blobs, fetch_blobs_blocking, pull_image,
     pull_image_blocking,
 };
+pub use push::{
+    PushBlob, PushOptions, PushReport, base_url, http_client, push_image, push_image_blocking,
+};
+pub use push_error::PushError;
 pub use reference::{ImageRef, ReferenceError};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -22,6 +36,9 @@ use crate::store::StoreError;
 /// the user can do something about it, the message ends with a `hint:` line.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// Pushing an image failed.
+    #[error(transparent)]
+    Push(#[from] Box<push_error::PushError>),
     /// A request to the registry failed (network, HTTP status, protocol).
     #[error(
         "failed to {operation} of repository `{repository}` from registry `{registry}`{}",
