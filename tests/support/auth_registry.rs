@@ -106,16 +106,23 @@ impl AuthRegistry {
 
     /// The token server of a registry made by [`Self::start_token`].
     pub fn token_server(&self) -> &TokenServer {
-        self.token_server
-            .as_ref()
-            .unwrap_or_else(|| panic!("registry {} uses Basic auth and has no token server", self.addr))
+        self.token_server.as_ref().unwrap_or_else(|| {
+            panic!(
+                "registry {} uses Basic auth and has no token server",
+                self.addr
+            )
+        })
     }
 
     /// The `WWW-Authenticate` header of an anonymous `GET /v2/` (panics unless it is 401).
     pub fn challenge(&self) -> String {
         let (status, head) = get_v2(&self.addr)
             .unwrap_or_else(|e| panic!("`GET /v2/` on {} failed: {e}", self.addr));
-        assert_eq!(status, 401, "anonymous `GET /v2/` on {}:\n{head}", self.addr);
+        assert_eq!(
+            status, 401,
+            "anonymous `GET /v2/` on {}:\n{head}",
+            self.addr
+        );
         head.lines()
             .find_map(|line| {
                 let (name, value) = line.split_once(':')?;

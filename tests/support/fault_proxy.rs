@@ -215,9 +215,14 @@ impl Shared {
         let config = &d.config;
         let eligible = config.rate > 0.0
             && (config.methods.is_empty()
-                || config.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+                || config
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(method)))
             && d.hit.get(&key).copied().unwrap_or(0) < config.max_faults_per_request
-            && config.max_faults.is_none_or(|max| d.stats.faults_total() < max);
+            && config
+                .max_faults
+                .is_none_or(|max| d.stats.faults_total() < max);
         if !eligible {
             return None;
         }
@@ -478,13 +483,27 @@ fn exchange(
         response.push_str(&body);
         to_client.write_all(response.as_bytes())?;
         to_client.flush()?;
-        return Ok(if keep_alive { Next::KeepAlive } else { Next::Close });
+        return Ok(if keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        });
     }
 
     let upstream = TcpStream::connect(&shared.upstream)?;
     upstream.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok();
     let upstream_id = shared.track(&upstream);
-    let result = forward(shared, head, &method, &path, fault, framing, from_client, to_client, upstream);
+    let result = forward(
+        shared,
+        head,
+        &method,
+        &path,
+        fault,
+        framing,
+        from_client,
+        to_client,
+        upstream,
+    );
     shared.untrack(upstream_id);
     result.map(|next| match next {
         Next::KeepAlive if !keep_alive => Next::Close,

@@ -165,7 +165,10 @@ pub fn request_framing(head: &Head) -> Framing {
 /// The framing of a response body to a request with `method`.
 pub fn response_framing(head: &Head, method: &str) -> Framing {
     let status = head.status();
-    if method.eq_ignore_ascii_case("HEAD") || (100..200).contains(&status) || status == 204 || status == 304
+    if method.eq_ignore_ascii_case("HEAD")
+        || (100..200).contains(&status)
+        || status == 204
+        || status == 304
     {
         Framing::Empty
     } else if head.lists("transfer-encoding", "chunked") {
@@ -247,7 +250,13 @@ fn copy_chunked<R: BufRead, W: Write>(
         let line = read_line(reader)?;
         writer.write_all(&line)?;
         let text = String::from_utf8_lossy(&line);
-        let size_text = text.trim().split(';').next().unwrap_or("").trim().to_string();
+        let size_text = text
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let size = u64::from_str_radix(&size_text, 16).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -322,7 +331,11 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for group in data.chunks(3) {
-        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= group.len() {

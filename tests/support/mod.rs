@@ -15,11 +15,15 @@
     reason = "each test crate uses a different part of the shared support"
 )]
 
+pub mod auth_registry;
+pub mod fault_proxy;
+pub mod http_wire;
 pub mod image;
 pub mod image_tree;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
+pub mod token_server;
 pub mod tools;
 
 pub use image::{

@@ -162,7 +162,9 @@ impl TokenServer {
         let cert = dir.path().join("cert.pem");
         let public = dir.path().join("public.der");
         run(Command::new(&openssl)
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
             .args(["-subj", "/CN=rust-image-action test token issuer"])
             .arg("-keyout")
             .arg(&key)
@@ -506,7 +508,10 @@ fn decide(
             400,
             error(
                 "invalid_request",
-                &format!("unknown service {service:?}; this server issues tokens for {:?}", options.service),
+                &format!(
+                    "unknown service {service:?}; this server issues tokens for {:?}",
+                    options.service
+                ),
             ),
         );
     }
@@ -517,12 +522,16 @@ fn decide(
         "GET" => match head.header("authorization") {
             None => user = None,
             Some(value) => {
-                let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))
+                let Some(encoded) = value
+                    .strip_prefix("Basic ")
+                    .or_else(|| value.strip_prefix("basic "))
                 else {
-                    record.presented = Presented::Other(
-                        value.split(' ').next().unwrap_or("").to_string(),
+                    record.presented =
+                        Presented::Other(value.split(' ').next().unwrap_or("").to_string());
+                    return (
+                        401,
+                        error("UNAUTHORIZED", "only Basic authorization is understood"),
                     );
-                    return (401, error("UNAUTHORIZED", "only Basic authorization is understood"));
                 };
                 let decoded = base64_decode(encoded)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -543,7 +552,8 @@ fn decide(
                 record.presented = Presented::Password {
                     username: name.clone(),
                 };
-                if name != options.username || param("password").as_deref() != Some(&options.password)
+                if name != options.username
+                    || param("password").as_deref() != Some(&options.password)
                 {
                     return (401, error("invalid_grant", "wrong user name or password"));
                 }
@@ -565,7 +575,10 @@ fn decide(
                 record.presented = Presented::Other(other.unwrap_or("").to_string());
                 return (
                     400,
-                    error("unsupported_grant_type", "grant_type must be password or refresh_token"),
+                    error(
+                        "unsupported_grant_type",
+                        "grant_type must be password or refresh_token",
+                    ),
                 );
             }
         },
@@ -636,12 +649,22 @@ fn grant(options: &TokenOptions, user: Option<&str>, scope: &str) -> Option<Gran
     let (name, actions) = rest.rsplit_once(':')?;
     let asked: Vec<&str> = actions.split(',').filter(|a| !a.is_empty()).collect();
     let allowed: Vec<String> = match user {
-        Some(_) if kind == "repository" && options.pull_only_repositories.iter().any(|r| r == name) => {
-            asked.iter().filter(|a| **a == "pull").map(|a| a.to_string()).collect()
+        Some(_)
+            if kind == "repository" && options.pull_only_repositories.iter().any(|r| r == name) =>
+        {
+            asked
+                .iter()
+                .filter(|a| **a == "pull")
+                .map(|a| a.to_string())
+                .collect()
         }
         Some(_) => asked.iter().map(|a| a.to_string()).collect(),
         None if kind == "repository" && options.public_repositories.iter().any(|r| r == name) => {
-            asked.iter().filter(|a| **a == "pull").map(|a| a.to_string()).collect()
+            asked
+                .iter()
+                .filter(|a| **a == "pull")
+                .map(|a| a.to_string())
+                .collect()
         }
         None => Vec::new(),
     };

@@ -1,0 +1,213 @@
+//! `build --push` as users run it: to registries with Basic and token auth, through a
+//! proxy that injects faults, and an aborted push that must leave no tag.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::Registry;
+use support::auth_registry::AuthRegistry;
+use support::fault_proxy::{FaultConfig, FaultKind, FaultProxy};
+use support::token_server::TokenOptions;
+
+const SECRET: &str = "s3cr3t-Value-42";
+
+/// A context whose image has one 9 MiB layer: three chunks of at most 4 MiB.
+fn context(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("context dir");
+    let mut state: u64 = 0x1234_5678_9abc_def0;
+    let mut bytes = Vec::with_capacity(9 << 20);
+    while bytes.len() < 9 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(dir.join("data.bin"), bytes).expect("data");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY data.bin /data.bin\n",
+    )
+    .expect("Dockerfile");
+}
+
+fn push(dir: &Path, reference: &str, username: Option<&str>, password: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rust-image-action"));
+    command
+        .arg("build")
+        .arg(dir.join("context"))
+        .args(["--cache-dir"])
+        .arg(dir.join("cache"))
+        .args([
+            "--source-date-epoch",
+            "1700000000",
+            "-t",
+            reference,
+            "--push",
+        ]);
+    if let Some(username) = username {
+        command.args([
+            "--username",
+            username,
+            "--password-env",
+            "RIA_TEST_PASSWORD",
+        ]);
+    }
+    if let Some(password) = password {
+        command.env("RIA_TEST_PASSWORD", password);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn digest(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The digest skopeo sees for `reference`, with `creds` if given.
+fn remote_digest(reference: &str, creds: Option<&str>) -> Option<String> {
+    let mut skopeo = support::skopeo();
+    skopeo.args(["inspect", "--tls-verify=false", "--raw"]);
+    if let Some(creds) = creds {
+        skopeo.args(["--creds", creds]);
+    }
+    let output = skopeo
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs");
+    output.status.success().then(|| {
+        let digest = rust_image_action::oci::digest::Digest::of(&output.stdout);
+        digest.to_string()
+    })
+}
+
+#[test]
+fn pushes_with_basic_and_token_auth_and_never_shows_the_secret() {
+    let work = tempfile::tempdir().expect("temp dir");
+    context(&work.path().join("context"));
+
+    let basic = AuthRegistry::start_basic("ci", SECRET);
+    let reference = format!("{}/team/app:1", basic.addr());
+    let refused = push(work.path(), &reference, Some("ci"), Some("wrong-password"));
+    assert!(!refused.status.success(), "a wrong password must fail");
+    let message = stderr(&refused);
+    assert!(
+        message.contains(basic.addr()),
+        "the error names the registry: {message}"
+    );
+    assert!(
+        message.contains("explicitly given"),
+        "the error names the credential source: {message}"
+    );
+    assert!(
+        !message.contains("wrong-password"),
+        "the secret leaked: {message}"
+    );
+    let pushed = push(work.path(), &reference, Some("ci"), Some(SECRET));
+    assert!(
+        pushed.status.success(),
+        "basic push failed: {}",
+        stderr(&pushed)
+    );
+    assert!(!stderr(&pushed).contains(SECRET));
+    assert_eq!(
+        remote_digest(&reference, Some(&basic.creds())),
+        Some(digest(&pushed))
+    );
+
+    let token = AuthRegistry::start_token(TokenOptions::new("ci", SECRET));
+    assert!(
+        token.challenge().starts_with("Bearer realm="),
+        "{}",
+        token.challenge()
+    );
+    let reference = format!("{}/team/app:1", token.addr());
+    let anonymous = push(work.path(), &reference, None, None);
+    assert!(
+        !anonymous.status.success(),
+        "an anonymous push must be refused"
+    );
+    let pushed = push(work.path(), &reference, Some("ci"), Some(SECRET));
+    assert!(
+        pushed.status.success(),
+        "token push failed: {}",
+        stderr(&pushed)
+    );
+    assert!(!stderr(&pushed).contains(SECRET));
+    assert_eq!(
+        remote_digest(&reference, Some(&token.creds())),
+        Some(digest(&pushed))
+    );
+    let scopes: Vec<String> = token
+        .token_server()
+        .requests()
+        .iter()
+        .flat_map(|request| request.scopes.clone())
+        .collect();
+    assert!(
+        scopes.iter().any(|s| s == "repository:team/app:pull,push"),
+        "a push token was asked for the target: {scopes:?}"
+    );
+}
+
+#[test]
+fn pushes_complete_through_injected_faults() {
+    for (rate, seed) in [(0.1, 7), (0.1, 99), (0.2, 3)] {
+        let registry = Registry::start_open();
+        let proxy = FaultProxy::start(registry.addr(), FaultConfig::new(rate, seed));
+        let work = tempfile::tempdir().expect("temp dir");
+        context(&work.path().join("context"));
+        let reference = format!("{}/faulty/app:1", proxy.addr());
+        let pushed = push(work.path(), &reference, None, None);
+        let stats = proxy.stats();
+        assert!(
+            pushed.status.success(),
+            "push at fault rate {rate} (seed {seed}) failed after {} faults: {}",
+            stats.faults_total(),
+            stderr(&pushed)
+        );
+        let direct = format!("{}/faulty/app:1", registry.addr());
+        assert_eq!(
+            remote_digest(&direct, None),
+            Some(digest(&pushed)),
+            "rate {rate}"
+        );
+        assert!(
+            stats.faults_total() > 0,
+            "no fault was injected at rate {rate}"
+        );
+    }
+}
+
+#[test]
+fn a_push_that_fails_leaves_no_tag() {
+    let registry = Registry::start_open();
+    let mut config = FaultConfig::new(1.0, 1);
+    config.kinds = vec![FaultKind::Reset, FaultKind::Status500];
+    config.methods = vec!["PATCH".to_string(), "PUT".to_string()];
+    config.max_faults_per_request = u32::MAX;
+    let proxy = FaultProxy::start(registry.addr(), config);
+    let work = tempfile::tempdir().expect("temp dir");
+    context(&work.path().join("context"));
+    let reference = format!("{}/broken/app:1", proxy.addr());
+    let failed = push(work.path(), &reference, None, None);
+    assert!(
+        !failed.status.success(),
+        "every upload failing must fail the push"
+    );
+    let message = stderr(&failed);
+    assert!(
+        message.contains("broken/app"),
+        "the error names the repository: {message}"
+    );
+    let direct = format!("{}/broken/app:1", registry.addr());
+    assert_eq!(
+        remote_digest(&direct, None),
+        None,
+        "a failed push left a tag"
+    );
+}
