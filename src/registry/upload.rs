@@ -152,6 +152,9 @@ impl<'a> Remote<'a> {
             RequestFailure::Status { status, .. } => {
                 hint_for_status(*status, &self.registry, &self.repository)
             }
+            // The authenticator's refusals carry their own hint; only a transport
+            // failure suggests the registry cannot be reached.
+            RequestFailure::Send(error) if is_refusal(error.as_ref()) => None,
             RequestFailure::Send(_) => Some(format!(
                 "check that registry `{}` is reachable at `{}`",
                 self.registry, self.base
@@ -759,4 +762,13 @@ fn store_error(
         operation: operation.to_string(),
         source: Box::new(source),
     }
+}
+
+/// True when `error` is the registry refusing the credentials, not a transport failure.
+fn is_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<crate::registry::AuthError>(),
+        Some(crate::registry::AuthError::Unauthorized { .. })
+            | Some(crate::registry::AuthError::Forbidden { .. })
+    )
 }
