@@ -211,3 +211,76 @@ fn a_push_that_fails_leaves_no_tag() {
         "a failed push left a tag"
     );
 }
+
+#[test]
+fn private_bases_are_pulled_with_docker_config_credentials() {
+    use base64::Engine as _;
+    let registry = AuthRegistry::start_basic("reader", SECRET);
+    let work = tempfile::tempdir().expect("temp dir");
+    let layout = work.path().join("layout");
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");
+    let built = Command::new(env!("CARGO_BIN_EXE_rust-image-action"))
+        .arg("build")
+        .arg(&site)
+        .args(["-t", "site:1", "--oci-layout"])
+        .arg(&layout)
+        .arg("--cache-dir")
+        .arg(work.path().join("cache-a"))
+        .output()
+        .expect("the binary runs");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let base = format!("{}/private/site:1", registry.addr());
+    support::run(support::skopeo().args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &registry.creds(),
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{base}"),
+    ]));
+
+    let context = work.path().join("context");
+    std::fs::create_dir_all(&context).expect("context");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nLABEL derived=yes\n"),
+    )
+    .expect("Dockerfile");
+    let build_with = |docker_config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_rust-image-action"))
+            .arg("build")
+            .arg(&context)
+            .arg("--cache-dir")
+            .arg(work.path().join("cache-b"))
+            .env("DOCKER_CONFIG", docker_config)
+            .output()
+            .expect("the binary runs")
+    };
+    let empty = work.path().join("no-login");
+    std::fs::create_dir_all(&empty).expect("config dir");
+    let refused = build_with(&empty);
+    assert!(
+        !refused.status.success(),
+        "a private base needs credentials"
+    );
+    assert!(
+        stderr(&refused).contains(registry.addr()),
+        "{}",
+        stderr(&refused)
+    );
+
+    let logged_in = work.path().join("logged-in");
+    std::fs::create_dir_all(&logged_in).expect("config dir");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("reader:{SECRET}"));
+    std::fs::write(
+        logged_in.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr()
+        ),
+    )
+    .expect("config.json");
+    let pulled = build_with(&logged_in);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert!(!stderr(&pulled).contains(SECRET), "the secret leaked");
+}

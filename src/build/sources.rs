@@ -132,9 +132,15 @@ pub fn registry_image(
     let reference = ImageRef::parse(name).map_err(|e| e.to_string())?;
     // Base layers are only indexed while they stream by: a build that adds layers on top
     // of them never stores their bytes unless an output or a COPY --from needs them.
+    // Pulls use the registry's stored credentials (docker login, credential helpers,
+    // GITHUB_TOKEN for ghcr.io), or none.
+    let env = |name: &str| std::env::var(name).ok();
+    let credentials = registry::resolve_credentials(&reference.registry, None, &env)
+        .map_err(|e| e.to_string())?;
     let options = PullOptions {
         insecure_registries: insecure.to_vec(),
         layers: registry::LayerFetch::IndexOnly,
+        credentials: Some(credentials),
         ..PullOptions::default()
     };
     let pulled = registry::pull_image_blocking(store, &reference, platform, &options)

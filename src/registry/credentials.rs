@@ -72,7 +72,7 @@ pub enum Credential {
 }
 
 /// A credential and where it came from, for messages (never the value).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSource {
     /// The credential.
     pub credential: Credential,
