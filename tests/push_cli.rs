@@ -284,3 +284,51 @@ fn private_bases_are_pulled_with_docker_config_credentials() {
     assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert!(!stderr(&pulled).contains(SECRET), "the secret leaked");
 }
+
+#[test]
+fn pulls_resume_and_retry_through_injected_faults() {
+    let registry = Registry::start_open();
+    let work = tempfile::tempdir().expect("temp dir");
+    context(&work.path().join("context"));
+    let direct = format!("{}/pulled/base:1", registry.addr());
+    let pushed = push(work.path(), &direct, None, None);
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    for (rate, seed) in [(0.1, 11), (0.3, 5)] {
+        let mut config = FaultConfig::new(rate, seed);
+        config.methods = vec!["GET".to_string()];
+        config.kinds = vec![
+            FaultKind::TruncateResponse,
+            FaultKind::Reset,
+            FaultKind::Status503,
+        ];
+        let proxy = FaultProxy::start(registry.addr(), config);
+        let context = work.path().join(format!("derived-{seed}"));
+        std::fs::create_dir_all(&context).expect("context");
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!("FROM {}/pulled/base:1\nLABEL derived=yes\n", proxy.addr()),
+        )
+        .expect("Dockerfile");
+        let tar = work.path().join(format!("derived-{seed}.tar"));
+        let built = Command::new(env!("CARGO_BIN_EXE_rust-image-action"))
+            .arg("build")
+            .arg(&context)
+            .arg("--cache-dir")
+            .arg(work.path().join(format!("cache-{seed}")))
+            .arg("--tar")
+            .arg(&tar)
+            .output()
+            .expect("the binary runs");
+        let stats = proxy.stats();
+        assert!(
+            built.status.success(),
+            "pull at fault rate {rate} failed after {} faults: {}",
+            stats.faults_total(),
+            stderr(&built)
+        );
+        assert!(stats.faults_total() > 0, "no fault injected at rate {rate}");
+        let tree = support::image_tree::ImageTree::from_docker_archive(&tar).expect("archive");
+        let data = tree.file("/data.bin").expect("the base's file");
+        assert_eq!(data.size, 9 << 20, "the layer arrived whole");
+    }
+}

@@ -92,6 +92,28 @@ const TAGS_SHOWN: usize = 10;
 /// Chunks buffered between the download and the disk writer, bounding memory per blob.
 const CHANNEL_DEPTH: usize = 16;
 
+/// How often a blob download is started again (after an error or a break) before failing.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// Failures worth another try: the network, a cut-off body, a server error, a rate
+/// limit. Answers such as "not found" or "unauthorized" are final.
+fn is_transient(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        _ => false,
+    }
+}
+
+/// Exponential backoff with jitter: about 200 ms, 400 ms, ... capped at 5 s.
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
+}
+
 /// Pulls `reference` for `platform` into `store` and returns what was pulled.
 ///
 /// Blobs already in the store are not downloaded again; a by-digest reference whose manifest
@@ -376,10 +398,22 @@ impl<'a> Puller<'a> {
                     Some(digest) => self.target.clone_with_digest(digest.to_string()),
                     None => self.target.clone(),
                 };
-                let fetched = self
-                    .client
-                    .pull_manifest_raw(&target, &self.auth, &ACCEPTED_MANIFESTS)
-                    .await;
+                // Transient failures (resets, truncated bodies, 5xx) are retried with
+                // backoff; "not found" is an answer, not a failure.
+                let mut attempt = 0;
+                let fetched = loop {
+                    let fetched = self
+                        .client
+                        .pull_manifest_raw(&target, &self.auth, &ACCEPTED_MANIFESTS)
+                        .await;
+                    match fetched {
+                        Err(source) if attempt < MAX_ATTEMPTS && is_transient(&source) => {
+                            attempt += 1;
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                        other => break other,
+                    }
+                };
                 let (bytes, _) = match fetched {
                     Ok(fetched) => fetched,
                     Err(source) => {
@@ -548,26 +582,79 @@ impl<'a> Puller<'a> {
         let digest = descriptor.digest;
         let expected = descriptor.size;
         let digest_text = digest.to_string();
-        let mut download = self
-            .client
-            .pull_blob_stream(&self.target, digest_text.as_str())
-            .await
-            .map_err(|source| self.request_error(format!("fetch {what}"), source))?;
         let (sender, receiver) = mpsc::channel(CHANNEL_DEPTH);
         let disk = tokio::task::spawn_blocking(move || consume(receiver));
+        // A download that breaks off resumes where it stopped with a range request; one
+        // that cannot start is retried. The consumer sees one continuous stream either way
+        // and checks the digest over all of it.
+        let mut received: u64 = 0;
+        let mut attempt = 0;
         let mut failure = None;
-        while let Some(chunk) = download.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    if sender.send(Chunk::Data(chunk)).await.is_err() {
-                        // The consumer stopped; its own error says why.
+        loop {
+            let started = if received == 0 {
+                self.client
+                    .pull_blob_stream(&self.target, digest_text.as_str())
+                    .await
+                    .map(|stream| (stream, 0))
+            } else {
+                self.client
+                    .pull_blob_stream_partial(&self.target, digest_text.as_str(), received, None)
+                    .await
+                    .map(|response| match response {
+                        // The registry ignored the range: skip what was already passed on.
+                        oci_client::client::BlobResponse::Full(stream) => (stream, received),
+                        oci_client::client::BlobResponse::Partial(stream) => (stream, 0),
+                    })
+            };
+            let (mut download, mut skip) = match started {
+                Ok(started) => started,
+                Err(source) if attempt < MAX_ATTEMPTS && is_transient(&source) => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(source) => {
+                    drop(sender);
+                    let _ = disk.await;
+                    return Err(self.request_error(format!("fetch {what}"), source));
+                }
+            };
+            let mut broke = None;
+            let mut consumer_gone = false;
+            while let Some(chunk) = download.next().await {
+                match chunk {
+                    Ok(mut chunk) => {
+                        if skip > 0 {
+                            let dropped = skip.min(chunk.len() as u64);
+                            chunk = chunk.slice(dropped as usize..);
+                            skip -= dropped;
+                            if chunk.is_empty() {
+                                continue;
+                            }
+                        }
+                        received += chunk.len() as u64;
+                        if sender.send(Chunk::Data(chunk)).await.is_err() {
+                            // The consumer stopped; its own error says why.
+                            consumer_gone = true;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        broke = Some(e);
                         break;
                     }
                 }
-                Err(e) => {
+            }
+            match broke {
+                Some(_) if attempt < MAX_ATTEMPTS && received < expected && !consumer_gone => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Some(e) => {
                     failure = Some(e);
                     break;
                 }
+                None => break,
             }
         }
         if failure.is_none() {
