@@ -106,6 +106,9 @@ struct BuildArgs {
     /// Push the image to the repositories its `-t` tags name.
     #[arg(long)]
     push: bool,
+    /// A PEM file of extra CA certificates for registries (`SSL_CERT_FILE` is read too).
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    registry_ca: Option<PathBuf>,
     /// The user name for pushing (with `--password-stdin` or `--password-env`).
     #[arg(long)]
     username: Option<String>,
@@ -192,6 +195,7 @@ fn build_options(args: BuildArgs) -> anyhow::Result<build::BuildOptions> {
     };
     options.insecure_registries = args.insecure_registries;
     options.push = args.push;
+    options.registry_ca = args.registry_ca;
     options.credentials = explicit_credentials(
         args.username,
         args.password_stdin,

@@ -113,6 +113,8 @@ pub struct BuildOptions {
     pub insecure_registries: Vec<String>,
     /// Push the image to the repositories its tags name.
     pub push: bool,
+    /// A PEM file of extra CA certificates for registries (`--registry-ca`).
+    pub registry_ca: Option<PathBuf>,
     /// Credentials given explicitly (`--username` with `--password-stdin`), for every
     /// registry pushed to; otherwise each registry's are looked up.
     pub credentials: Option<crate::registry::ExplicitCredentials>,
@@ -140,7 +142,15 @@ impl BuildOptions {
             compression: Compression::Gzip,
             insecure_registries: Vec::new(),
             push: false,
+            registry_ca: None,
             credentials: None,
+        }
+    }
+
+    fn registry_access(&self) -> sources::RegistryAccess {
+        sources::RegistryAccess {
+            insecure: self.insecure_registries.clone(),
+            ca: self.registry_ca.clone(),
         }
     }
 
@@ -319,7 +329,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildOut
         BuildError::Options(format!("target stage {} was not built", plan.target))
     })?;
     if options.oci_layout.is_some() || options.tar.is_some() {
-        sources::ensure_blobs(&store, &target.layers, &options.insecure_registries)
+        sources::ensure_blobs(&store, &target.layers, &options.registry_access())
             .map_err(BuildError::Options)?;
     }
     let layers = target.layers.clone();

@@ -73,6 +73,7 @@ pub fn push(
 ) -> Result<(), BuildError> {
     let push_options = PushOptions {
         insecure_registries: options.insecure_registries.clone(),
+        extra_ca: options.registry_ca.clone(),
         ..PushOptions::default()
     };
     for ((registry, repository), tags) in group_tags(&options.tags)? {
@@ -88,7 +89,7 @@ pub fn push(
             })
             .cloned()
             .collect();
-        super::sources::ensure_blobs(store, &foreign, &options.insecure_registries)
+        super::sources::ensure_blobs(store, &foreign, &options.registry_access())
             .map_err(BuildError::Options)?;
         let target = ImageRef::parse(&format!("{registry}/{repository}"))
             .map_err(|e| BuildError::Options(e.to_string()))?;

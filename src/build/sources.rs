@@ -23,6 +23,25 @@ use crate::platform::Platform;
 use crate::registry::{self, ImageRef, PullOptions};
 use crate::store::Store;
 
+/// How registries are reached: plain-HTTP hosts and extra CA certificates.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryAccess {
+    /// Registries spoken to over plain HTTP besides loopback ones.
+    pub insecure: Vec<String>,
+    /// A PEM file of extra CA certificates.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl RegistryAccess {
+    fn pull_options(&self) -> PullOptions {
+        PullOptions {
+            insecure_registries: self.insecure.clone(),
+            extra_ca: self.ca.clone(),
+            ..PullOptions::default()
+        }
+    }
+}
+
 /// A base image ready for a stage: config and layers with their header indexes.
 #[derive(Clone, Debug)]
 pub struct BaseImage {
@@ -84,7 +103,7 @@ fn base_layers(
 pub fn ensure_blobs(
     store: &Store,
     layers: &[LayerRecord],
-    insecure: &[String],
+    access: &RegistryAccess,
 ) -> Result<(), String> {
     let mut missing: std::collections::BTreeMap<&str, Vec<Descriptor>> = Default::default();
     for layer in layers.iter().filter(|l| !store.has(&l.descriptor.digest)) {
@@ -99,10 +118,7 @@ pub fn ensure_blobs(
             .or_default()
             .push(layer.descriptor.clone());
     }
-    let options = PullOptions {
-        insecure_registries: insecure.to_vec(),
-        ..PullOptions::default()
-    };
+    let options = access.pull_options();
     for (source, blobs) in missing {
         let reference = ImageRef::parse(source).map_err(|e| e.to_string())?;
         registry::fetch_blobs_blocking(store, &reference, &blobs, &options)
@@ -127,7 +143,7 @@ pub fn registry_image(
     store: &Store,
     name: &str,
     platform: &Platform,
-    insecure: &[String],
+    access: &RegistryAccess,
 ) -> Result<BaseImage, String> {
     let reference = ImageRef::parse(name).map_err(|e| e.to_string())?;
     // Base layers are only indexed while they stream by: a build that adds layers on top
@@ -138,10 +154,9 @@ pub fn registry_image(
     let credentials = registry::resolve_credentials(&reference.registry, None, &env)
         .map_err(|e| e.to_string())?;
     let options = PullOptions {
-        insecure_registries: insecure.to_vec(),
         layers: registry::LayerFetch::IndexOnly,
         credentials: Some(credentials),
-        ..PullOptions::default()
+        ..access.pull_options()
     };
     let pulled = registry::pull_image_blocking(store, &reference, platform, &options)
         .map_err(|e| error_chain(&e))?;

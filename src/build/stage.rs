@@ -203,9 +203,9 @@ impl<'a> Builder<'a> {
                 sources::layout_image(store, dir, tag.as_deref())?
             }
             Some(NamedContext::Image(reference)) => {
-                sources::registry_image(store, reference, platform, &options.insecure_registries)?
+                sources::registry_image(store, reference, platform, &options.registry_access())?
             }
-            None => sources::registry_image(store, name, platform, &options.insecure_registries)?,
+            None => sources::registry_image(store, name, platform, &options.registry_access())?,
         };
         self.setup.reporter.report(&Event::BaseResolved {
             reference: name.to_string(),
@@ -554,8 +554,8 @@ impl<'a> Builder<'a> {
                 (image.layers, format!("image `{from}`"))
             }
         };
-        let insecure = &self.setup.options.insecure_registries;
-        sources::ensure_blobs(self.setup.store, &layers, insecure)
+        let access = self.setup.options.registry_access();
+        sources::ensure_blobs(self.setup.store, &layers, &access)
             .map_err(|e| self.step_error(located, e))?;
         let (dir, tree) = sources::extract_sources(self.setup.store, &layers, paths, label)
             .map_err(|e| self.step_error(located, e))?;

@@ -160,6 +160,15 @@ pub enum RegistryError {
         #[source]
         source: Box<OciDistributionError>,
     },
+    /// Extra CA certificates could not be read.
+    #[error("failed to read CA certificates `{}`", path.display())]
+    Certificates {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
     /// The runtime for a blocking pull could not be started.
     #[error("failed to start the async runtime to pull `{reference}`")]
     Runtime {

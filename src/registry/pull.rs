@@ -30,6 +30,8 @@ pub struct PullOptions {
     pub layers: LayerFetch,
     /// Credentials for the registry; anonymous when absent.
     pub credentials: Option<crate::registry::CredentialSource>,
+    /// A PEM file of extra CA certificates (`--registry-ca`); `SSL_CERT_FILE` is added too.
+    pub extra_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for PullOptions {
@@ -39,6 +41,7 @@ impl Default for PullOptions {
             max_concurrent_layers: 3,
             layers: LayerFetch::Store,
             credentials: None,
+            extra_ca: None,
         }
     }
 }
@@ -223,6 +226,28 @@ struct Puller<'a> {
     auth: RegistryAuth,
 }
 
+/// The CA certificates of `SSL_CERT_FILE` and `--registry-ca`, for the client library.
+fn extra_certificates(
+    options: &PullOptions,
+) -> Result<Vec<oci_client::client::Certificate>, RegistryError> {
+    let env_ca = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    env_ca
+        .iter()
+        .chain(options.extra_ca.iter())
+        .map(|path| {
+            std::fs::read(path)
+                .map(|data| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data,
+                })
+                .map_err(|source| RegistryError::Certificates {
+                    path: path.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
 /// The client library's form of a credential. Identity tokens (OAuth refresh tokens)
 /// have no equivalent there, so those pulls go anonymous.
 fn registry_auth(credentials: Option<&crate::registry::CredentialSource>) -> RegistryAuth {
@@ -255,6 +280,7 @@ impl<'a> Puller<'a> {
             // Per read, not per request: large layers may take long, a stalled socket may not.
             read_timeout: Some(Duration::from_secs(120)),
             user_agent: concat!("rust-image-action/", env!("CARGO_PKG_VERSION")),
+            extra_root_certificates: extra_certificates(options)?,
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(|source| RegistryError::Client {
