@@ -596,13 +596,33 @@ impl Upload<'_, '_> {
                 }
             }
         }
-        match self.finish_request(&url, 0, 0).await {
-            Tried::Answer(response) => self.accept_finish(response).await,
-            Tried::Retry { failure, .. } | Tried::Fatal(failure) => {
-                // Whether the registry committed the blob is unknown; a new HEAD decides.
-                Err(self.remote.fail(&self.operation, failure))
+        let mut finish_failures = 0;
+        loop {
+            match self.finish_request(&url, 0, 0).await {
+                Tried::Answer(response) => return self.accept_finish(response).await,
+                Tried::Retry { failure, after } => {
+                    self.after_failure(&mut finish_failures, failure, after)
+                        .await?;
+                    // The registry may have committed the blob before its answer was lost:
+                    // a HEAD decides whether to close the session again.
+                    if self.blob_present().await? {
+                        return Ok(());
+                    }
+                }
+                Tried::Fatal(failure) => return Err(self.remote.fail(&self.operation, failure)),
             }
         }
+    }
+
+    /// Whether the registry now has the blob (a HEAD on it).
+    async fn blob_present(&self) -> Result<bool, PushError> {
+        let url = self.remote.url(&format!("blobs/{}", self.digest))?;
+        let http = self.remote.http().clone();
+        let response = self
+            .remote
+            .send(&self.operation, &self.scopes(), &|| http.head(url.clone()))
+            .await?;
+        Ok(response.status() == StatusCode::OK)
     }
 
     /// `GET` on the session: its (possibly new) URL and the last byte the registry holds,
