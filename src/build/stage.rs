@@ -66,12 +66,23 @@ pub struct StageState {
     pub vars: Vars,
     /// Whether this stage (not its base) set CMD.
     pub cmd_set: bool,
+    /// The merged file system view of `layers`, kept in step with them: built once from
+    /// the base, then extended by each layer the stage adds.
+    pub view: FsView,
 }
 
 impl StageState {
-    /// The merged file system view of the layers.
-    pub fn view(&self) -> FsView {
-        FsView::new(self.layers.iter().map(|l| Arc::clone(&l.index)).collect())
+    /// A stage state over `layers`, building their merged view.
+    fn new(name: String, layers: Vec<LayerRecord>, config: ImageConfig) -> StageState {
+        let view = FsView::new(layers.iter().map(|l| Arc::clone(&l.index)).collect());
+        StageState {
+            name,
+            layers,
+            vars: vars_of(&config),
+            config,
+            cmd_set: false,
+            view,
+        }
     }
 
     fn workdir(&self) -> String {
@@ -236,13 +247,7 @@ impl<'a> Builder<'a> {
             .clone()
             .unwrap_or_else(|| self.setup.platform.clone());
         let mut state = match &stage.base {
-            Base::Scratch => StageState {
-                name: name.clone(),
-                layers: Vec::new(),
-                config: scratch_config(&platform),
-                vars: vars_of(&scratch_config(&platform)),
-                cmd_set: false,
-            },
+            Base::Scratch => StageState::new(name.clone(), Vec::new(), scratch_config(&platform)),
             Base::Stage(i) => {
                 let parent = self.states.get(i).cloned().ok_or_else(|| {
                     self.step_error(&stage.from, format!("stage {i} was not built before it"))
@@ -264,13 +269,7 @@ impl<'a> Builder<'a> {
                 if !env.iter().any(|e| e.starts_with("PATH=")) {
                     env.push(format!("PATH={DEFAULT_PATH}"));
                 }
-                StageState {
-                    name: name.clone(),
-                    layers: base.layers.clone(),
-                    vars: vars_of(&config),
-                    config,
-                    cmd_set: false,
-                }
+                StageState::new(name.clone(), base.layers.clone(), config)
             }
         };
         // Triggers recorded by the base run first, then are dropped from the image.
@@ -424,9 +423,8 @@ impl<'a> Builder<'a> {
         let Some(spec) = spec.filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        let view = state.view();
-        let passwd = view.small_file("etc/passwd");
-        let group = view.small_file("etc/group");
+        let passwd = state.view.small_file("etc/passwd");
+        let group = state.view.small_file("etc/group");
         resolve_owner(spec, passwd, group)
             .map(Some)
             .map_err(|e| e.to_string())
@@ -449,6 +447,8 @@ impl<'a> Builder<'a> {
             writer.append(entry)?;
         }
         let (layer, index) = writer.finish()?;
+        let index = Arc::new(index);
+        state.view.push(Arc::clone(&index));
         state.layers.push(LayerRecord {
             descriptor: Descriptor {
                 media_type: layer.media_type.to_string(),
@@ -458,7 +458,7 @@ impl<'a> Builder<'a> {
                 platform: None,
             },
             diff_id: layer.diff_id,
-            index: Arc::new(index),
+            index,
             origin: LayerOrigin::Built,
             source: None,
         });
@@ -489,8 +489,7 @@ impl<'a> Builder<'a> {
         let owner = self
             .owner(state, user.as_deref())
             .map_err(|e| self.step_error(located, e))?;
-        let view = state.view();
-        let mut pending = PendingLayer::new(&view);
+        let mut pending = PendingLayer::new(&state.view);
         let options = CopyOptions {
             owner,
             ..self.copy_options()
@@ -674,8 +673,7 @@ impl<'a> Builder<'a> {
             None => &self.context,
         };
         let scratch = self.setup.store.temp_dir()?;
-        let view = state.view();
-        let mut pending = PendingLayer::new(&view);
+        let mut pending = PendingLayer::new(&state.view);
         for source in request.sources {
             if sources::is_url(source) {
                 if request.keyword == "COPY" {

@@ -12,6 +12,7 @@ use crate::layer::index::{IndexEntry, IndexKind, LayerIndex, normalize_path};
 pub const MAX_SYMLINK_HOPS: usize = 255;
 
 /// Where the visible entry of a path comes from.
+#[derive(Clone, Debug)]
 struct Slot {
     layer: usize,
     entry: usize,
@@ -28,7 +29,7 @@ struct Slot {
 /// directory together with its contents. Whiteouts and opaque markers never affect their
 /// own layer's entries. Paths are taken literally: an entry whose parent is missing or is a
 /// symlink in the view is still found at its own path by [`FsView::lookup`].
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FsView {
     layers: Vec<Arc<LayerIndex>>,
     merged: BTreeMap<String, Slot>,
