@@ -16,4 +16,5 @@ pub mod output;
 pub mod plan;
 pub mod platform;
 pub mod registry;
+pub mod sandbox;
 pub mod store;

@@ -31,7 +31,7 @@ use crate::plan::{self, PlanOptions};
 use crate::platform::Platform;
 use crate::store::Store;
 use report::{Event, Reporter};
-pub use stage::{LayerOrigin, StageState};
+pub use stage::{LayerOrigin, LayerRecord, StageState};
 
 /// Where a `--build-context NAME=...` points.
 #[derive(Clone, Debug, PartialEq, Eq)]
