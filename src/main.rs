@@ -9,6 +9,7 @@ use rust_image_action::build;
 use rust_image_action::check::{self, CheckOptions};
 use rust_image_action::layer::compress::Compression;
 use rust_image_action::platform::Platform;
+use rust_image_action::sandbox;
 
 #[derive(Parser)]
 #[command(
@@ -97,6 +98,12 @@ struct BuildArgs {
     /// The content store directory (default: the user's cache directory).
     #[arg(long = "cache-dir", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// How RUN steps are isolated: auto, namespace, container or chroot.
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    isolation: String,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VARIABLE`.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
     /// Layer compression: `gzip` or `zstd`.
     #[arg(long, default_value = "gzip")]
     compression: String,
@@ -188,6 +195,13 @@ fn build_options(args: BuildArgs) -> anyhow::Result<build::BuildOptions> {
     options.source_date_epoch = args.source_date_epoch;
     options.no_cache = args.no_cache;
     options.cache_dir = args.cache_dir;
+    options.isolation = sandbox::Isolation::parse(&args.isolation)
+        .map_err(|e| anyhow::anyhow!("invalid `--isolation`: {e}"))?;
+    for value in &args.secrets {
+        let (id, source) = build::SecretSource::parse(value)
+            .map_err(|e| anyhow::anyhow!("invalid `--secret`: {e}"))?;
+        options.secrets.insert(id, source);
+    }
     options.compression = match args.compression.as_str() {
         "gzip" => Compression::Gzip,
         "zstd" => Compression::Zstd,
@@ -226,6 +240,13 @@ fn run_build(args: BuildArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The sandbox helpers are this binary re-executed; they must run before anything else
+    // (no threads, no argument parsing the user could see).
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(sandbox::process::HELPER_COMMAND)) {
+        let mode = args.next().unwrap_or_default();
+        return sandbox::helper::helper_main(&mode.to_string_lossy());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Build(args) => run_build(*args),

@@ -12,6 +12,7 @@ pub mod context;
 pub mod copy;
 pub mod push;
 pub mod report;
+mod run;
 mod sources;
 mod stage;
 pub mod users;
@@ -118,6 +119,49 @@ pub struct BuildOptions {
     /// Credentials given explicitly (`--username` with `--password-stdin`), for every
     /// registry pushed to; otherwise each registry's are looked up.
     pub credentials: Option<crate::registry::ExplicitCredentials>,
+    /// How RUN steps are isolated (`--isolation`).
+    pub isolation: crate::sandbox::Isolation,
+    /// Build secrets for `RUN --mount=type=secret`, by id.
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// Where a build secret's value comes from (`--secret id=ID,env=VAR` or `,src=FILE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the builder.
+    Env(String),
+    /// A file.
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Parses a `--secret` value: `id=ID` plus `env=VAR` or `src=FILE` (`source=` too); with
+    /// neither, the variable named like the id. Returns the id and the source.
+    pub fn parse(value: &str) -> Result<(String, SecretSource), String> {
+        let mut id = None;
+        let mut source = None;
+        for part in value.split(',') {
+            let (key, val) = part
+                .split_once('=')
+                .ok_or_else(|| format!("invalid secret `{value}`: expected key=value pairs"))?;
+            match key.trim() {
+                "id" => id = Some(val.to_string()),
+                "env" => source = Some(SecretSource::Env(val.to_string())),
+                "src" | "source" => source = Some(SecretSource::File(PathBuf::from(val))),
+                "type" if val == "env" || val == "file" => {}
+                other => {
+                    return Err(format!(
+                        "invalid secret `{value}`: unknown key `{other}` (expected id, env or src)"
+                    ));
+                }
+            }
+        }
+        let id = id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("invalid secret `{value}`: `id=` is required"))?;
+        let source = source.unwrap_or_else(|| SecretSource::Env(id.clone()));
+        Ok((id, source))
+    }
 }
 
 impl BuildOptions {
@@ -144,6 +188,8 @@ impl BuildOptions {
             push: false,
             registry_ca: None,
             credentials: None,
+            isolation: crate::sandbox::Isolation::Auto,
+            secrets: BTreeMap::new(),
         }
     }
 

@@ -56,6 +56,18 @@ pub enum Event {
         /// Blob bytes sent.
         bytes: u64,
     },
+    /// A line a RUN step printed.
+    RunOutput {
+        /// The stage's display name.
+        stage: String,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// The RUN isolation was chosen: which backend and why.
+    Isolation {
+        /// One line, `isolation: namespace (...)`.
+        message: String,
+    },
     /// A warning the user should see (an unused build argument, ...).
     Warning {
         /// The text, `FILE:LINE:COL: warning: ...` where it has a location.
@@ -138,6 +150,8 @@ impl PlainReporter {
                 tags.join(","),
                 human_size(*bytes)
             ),
+            Event::RunOutput { stage, line } => format!("[{stage}] | {line}"),
+            Event::Isolation { message } => message.clone(),
             Event::Warning { message } => message.clone(),
         }
     }

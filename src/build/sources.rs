@@ -301,6 +301,7 @@ pub fn extract_sources(
         same_owner: rustix::process::geteuid().is_root(),
         devices: false,
         xattrs: false,
+        overlay_whiteouts: false,
     };
     for layer in layers {
         let filtered = dir.path().join("filtered.tar");
@@ -522,6 +523,7 @@ pub fn open_archive(path: &Path, scratch: &Path) -> Result<Option<SourceTree>, S
         same_owner: false,
         devices: false,
         xattrs: false,
+        overlay_whiteouts: false,
     };
     apply_layer(&root, reader, &options)
         .map_err(|e| format!("failed to unpack `{}`: {e}", path.display()))?;

@@ -66,6 +66,8 @@ pub struct StageState {
     pub vars: Vars,
     /// Whether this stage (not its base) set CMD.
     pub cmd_set: bool,
+    /// The stage's own ARG values, in order: RUN sees them, the image does not keep them.
+    pub args: Vec<(String, String)>,
     /// The merged file system view of `layers`, kept in step with them: built once from
     /// the base, then extended by each layer the stage adds.
     pub view: FsView,
@@ -81,11 +83,12 @@ impl StageState {
             vars: vars_of(&config),
             config,
             cmd_set: false,
+            args: Vec::new(),
             view,
         }
     }
 
-    fn workdir(&self) -> String {
+    pub(super) fn workdir(&self) -> String {
         match self.config.config.working_dir.as_deref() {
             Some(dir) if !dir.is_empty() => dir.to_string(),
             _ => "/".to_string(),
@@ -147,11 +150,13 @@ pub struct BuilderSetup<'a> {
 
 /// Runs stages, keeping each result for later stages.
 pub struct Builder<'a> {
-    setup: BuilderSetup<'a>,
-    lexer: Lexer,
-    context: SourceTree,
-    states: BTreeMap<usize, StageState>,
+    pub(super) setup: BuilderSetup<'a>,
+    pub(super) lexer: Lexer,
+    pub(super) context: SourceTree,
+    pub(super) states: BTreeMap<usize, StageState>,
     images: BTreeMap<String, BaseImage>,
+    /// The RUN backend, chosen at the first RUN.
+    pub(super) backend: Option<Box<dyn crate::sandbox::Backend>>,
 }
 
 impl<'a> Builder<'a> {
@@ -181,6 +186,7 @@ impl<'a> Builder<'a> {
             context,
             states: BTreeMap::new(),
             images: BTreeMap::new(),
+            backend: None,
         })
     }
 
@@ -189,7 +195,11 @@ impl<'a> Builder<'a> {
         self.states.remove(&index)
     }
 
-    fn step_error(&self, located: &Located, message: impl std::fmt::Display) -> BuildError {
+    pub(super) fn step_error(
+        &self,
+        located: &Located,
+        message: impl std::fmt::Display,
+    ) -> BuildError {
         let first_line = located.node.original.lines().next().unwrap_or_default();
         BuildError::Step {
             file: self.setup.dockerfile_label.clone(),
@@ -201,7 +211,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Resolves an image (or the named context replacing it) once per build.
-    fn image(&mut self, name: &str, platform: &Platform) -> Result<BaseImage, String> {
+    pub(super) fn image(&mut self, name: &str, platform: &Platform) -> Result<BaseImage, String> {
         let key = format!("{name}|{platform}");
         if let Some(image) = self.images.get(&key) {
             return Ok(image.clone());
@@ -255,6 +265,7 @@ impl<'a> Builder<'a> {
                 StageState {
                     name: name.clone(),
                     cmd_set: false,
+                    args: Vec::new(),
                     ..parent
                 }
             }
@@ -309,7 +320,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn created(&self) -> String {
+    pub(super) fn created(&self) -> String {
         rfc3339(self.setup.epoch.unwrap_or(self.setup.now))
     }
 
@@ -358,11 +369,7 @@ impl<'a> Builder<'a> {
             .map_err(|e| self.step_error(located, e))?;
         let created = self.created();
         match &instruction {
-            Instruction::Run(_) => Err(self.step_error(
-                located,
-                "RUN is not supported yet: the sandbox that runs commands arrives in a later \
-                 release\nhint: build stages that need RUN with another builder for now",
-            )),
+            Instruction::Run(run) => self.run_run(state, located, run),
             Instruction::Workdir(workdir) => {
                 let size = self.run_workdir(state, located, &workdir.path)?;
                 Ok(size)
@@ -404,6 +411,8 @@ impl<'a> Builder<'a> {
             match value {
                 Some(value) => {
                     parts.push(format!("{key}={value}"));
+                    state.args.retain(|(k, _)| k != key);
+                    state.args.push((key.clone(), value.clone()));
                     state.vars.set(key, value);
                 }
                 None => parts.push(key.clone()),
@@ -431,7 +440,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Writes `entries` as a new layer of `state`; returns its compressed size.
-    fn commit_layer(
+    pub(super) fn commit_layer(
         &self,
         state: &mut StageState,
         entries: Vec<LayerEntry>,

@@ -56,6 +56,11 @@ pub struct ExtractOptions {
     pub devices: bool,
     /// Set the extended attributes recorded as PAX `SCHILY.xattr.*` records.
     pub xattrs: bool,
+    /// Write whiteouts the way overlayfs stores them instead of applying them: `.wh.NAME`
+    /// becomes a character device 0:0 called `NAME` and `.wh..wh..opq` the xattr
+    /// `trusted.overlay.opaque=y` on its directory. For unpacking one layer into an empty
+    /// directory that is then used as an overlay lower layer (needs root).
+    pub overlay_whiteouts: bool,
 }
 
 /// Counts of what [`apply_layer`] did.
@@ -232,6 +237,8 @@ const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 /// Name of the opaque directory marker.
 const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
+/// The xattr overlayfs marks opaque directories with.
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// PAX record prefix carrying extended attributes.
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
@@ -334,6 +341,16 @@ impl Applier<'_> {
                 reason: "a parent directory is a whiteout",
             });
         }
+        if name == WHITEOUT_OPAQUE && self.options.overlay_whiteouts {
+            let dir = self.parent(&path, parents)?;
+            return rustix::fs::fsetxattr(
+                dir.as_fd(),
+                OVERLAY_OPAQUE_XATTR,
+                b"y",
+                XattrFlags::empty(),
+            )
+            .map_err(|e| entry_error("mark directory opaque", &path, e.into()));
+        }
         if name == WHITEOUT_OPAQUE {
             let dir = self.parent(&path, parents)?;
             return resolve::make_opaque(dir.as_fd(), &self.created)
@@ -352,6 +369,18 @@ impl Applier<'_> {
             }
             let hidden = c_name(&path, hidden)?;
             let dir = self.parent(&path, parents)?;
+            if self.options.overlay_whiteouts {
+                resolve::remove_all(dir.as_fd(), &hidden)
+                    .map_err(|source| entry_error("apply whiteout", &path, source))?;
+                return rustix::fs::mknodat(
+                    dir.as_fd(),
+                    hidden.as_c_str(),
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    0,
+                )
+                .map_err(|e| entry_error("create overlay whiteout", &path, e.into()));
+            }
             return resolve::remove_all(dir.as_fd(), &hidden)
                 .map_err(|source| entry_error("apply whiteout", &path, source));
         }

@@ -17,7 +17,11 @@
 //! before the user's program replaces the process.
 
 pub mod exec;
+pub mod helper;
+pub mod namespace;
 pub mod process;
+pub mod unpack;
+pub mod upper;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

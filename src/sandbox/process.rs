@@ -27,7 +27,8 @@ pub fn helper_program() -> std::io::Result<std::path::PathBuf> {
 /// error merged into one pipe, calling `output` for each line as it arrives.
 ///
 /// A helper reports its own failures (before the user's program runs) by writing them to
-/// `error_file` and exiting non-zero; that becomes a [`SandboxError::Setup`].
+/// `error_file` and exiting non-zero; a non-empty error file becomes a
+/// [`SandboxError::Setup`].
 pub fn run_helper(
     backend: &'static str,
     mode: &str,
@@ -81,8 +82,11 @@ pub fn run_helper(
     let status = child
         .wait()
         .map_err(|e| setup(format!("wait for the step: {e}")))?;
-    if let Ok(message) = std::fs::read_to_string(error_file) {
-        return Err(setup(message.trim_end().to_string()));
+    match std::fs::read_to_string(error_file) {
+        Ok(message) if !message.trim().is_empty() => {
+            return Err(setup(message.trim_end().to_string()));
+        }
+        _ => {}
     }
     let exit = match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),

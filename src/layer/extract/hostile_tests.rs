@@ -446,6 +446,7 @@ fn hostile_layers_never_touch_anything_outside_root() {
         same_owner: true,
         devices: true,
         xattrs: true,
+        overlay_whiteouts: false,
     };
     let passwd_before = node(Path::new("/etc/passwd"));
     for resolution in [Resolution::Auto, Resolution::Manual] {

@@ -19,6 +19,7 @@ fn all_options() -> ExtractOptions {
         same_owner: true,
         devices: true,
         xattrs: true,
+        overlay_whiteouts: false,
     }
 }
 
@@ -299,6 +300,7 @@ fn xattrs_are_set_when_enabled() {
         same_owner: is_root(),
         devices: false,
         xattrs: true,
+        overlay_whiteouts: false,
     };
     apply(root, &layer, &options, Resolution::Auto).expect("apply");
     let get = |path: &str, key: &str| {
@@ -322,6 +324,7 @@ fn xattrs_are_set_when_enabled() {
     let temp = tempfile::tempdir().expect("tempdir");
     let off = ExtractOptions {
         xattrs: false,
+        overlay_whiteouts: false,
         ..options
     };
     apply(temp.path(), &layer[..1], &off, Resolution::Auto).expect("apply");
