@@ -63,6 +63,21 @@ pub enum Event {
         /// The line, without its newline.
         line: String,
     },
+    /// Where a RUN step's time went.
+    RunMeasured {
+        /// The stage's display name.
+        stage: String,
+        /// Unpacking layers not unpacked before.
+        prepare: Duration,
+        /// Running the command, sandbox set-up included.
+        run: Duration,
+        /// Finding what it changed.
+        snapshot: Duration,
+        /// Writing (and compressing) the layer.
+        commit: Duration,
+        /// Entries in the layer.
+        entries: usize,
+    },
     /// The RUN isolation was chosen: which backend and why.
     Isolation {
         /// One line, `isolation: namespace (...)`.
@@ -152,6 +167,21 @@ impl PlainReporter {
             ),
             Event::RunOutput { stage, line } => format!("[{stage}] | {line}"),
             Event::Isolation { message } => message.clone(),
+            Event::RunMeasured {
+                stage,
+                prepare,
+                run,
+                snapshot,
+                commit,
+                entries,
+            } => format!(
+                "[{stage}] unpack {:.3}s, run {:.3}s, snapshot {:.1} ms, layer {:.1} ms \
+                 ({entries} entries)",
+                prepare.as_secs_f64(),
+                run.as_secs_f64(),
+                snapshot.as_secs_f64() * 1000.0,
+                commit.as_secs_f64() * 1000.0
+            ),
             Event::Warning { message } => message.clone(),
         }
     }

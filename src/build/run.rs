@@ -173,10 +173,12 @@ impl Builder<'_> {
         let store = self.setup.store;
         let epoch = self.setup.epoch;
         let backend = self.backend.as_mut().expect("chosen above");
+        let started = std::time::Instant::now();
         let result = backend
             .run(Step {
                 store,
                 layers: &state.layers,
+                view: &state.view,
                 spec: &spec,
                 epoch,
                 output: &mut output,
@@ -200,8 +202,21 @@ impl Builder<'_> {
         } else {
             format!("RUN |{} {} {shown}", shown_args.len(), shown_args.join(" "))
         };
+        let run_time = started
+            .elapsed()
+            .saturating_sub(result.snapshot_time + result.prepare_time);
+        let entries = result.entries.len();
+        let committed = std::time::Instant::now();
         let size = self.commit_layer(state, result.entries, history)?;
         drop(result.keep);
+        self.setup.reporter.report(&Event::RunMeasured {
+            stage: state.name.clone(),
+            prepare: result.prepare_time,
+            run: run_time,
+            snapshot: result.snapshot_time,
+            commit: committed.elapsed(),
+            entries,
+        });
         Ok(size)
     }
 

@@ -216,6 +216,9 @@ pub struct Step<'a> {
     pub store: &'a Store,
     /// The stage's layers, lowest first; their blobs are in the store.
     pub layers: &'a [LayerRecord],
+    /// The merged view of `layers` (the builder keeps it; rebuilding it costs time in
+    /// proportion to the base).
+    pub view: &'a crate::layer::index::FsView,
     /// What to run.
     pub spec: &'a RunSpec,
     /// SOURCE_DATE_EPOCH: times written into the layer are clamped to it.
@@ -234,6 +237,10 @@ pub struct StepResult {
     pub entries: Vec<LayerEntry>,
     /// Keeps the files `entries` read from alive until the layer is written.
     pub keep: Option<tempfile::TempDir>,
+    /// How long finding the changes took (not the command, not writing the layer).
+    pub snapshot_time: std::time::Duration,
+    /// How long preparing the root took (unpacking layers not unpacked before).
+    pub prepare_time: std::time::Duration,
 }
 
 /// Why a step could not be run (as opposed to running and failing).

@@ -22,7 +22,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
 
 use rustix::fs::{FileType, Gid, Mode, OFlags, ResolveFlags, Uid};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
@@ -35,7 +34,6 @@ use super::process::{self, HELPER_COMMAND};
 use super::unpack::{unpacked_layers, unpacked_root};
 use super::upper::snapshot_upper;
 use super::{Backend, Isolation, MountSource, Network, SandboxError, Step, StepResult};
-use crate::layer::index::FsView;
 use crate::store::Store;
 
 const BACKEND: &str = "namespace";
@@ -123,7 +121,9 @@ impl Backend for NamespaceBackend {
             backend: BACKEND,
             message,
         };
+        let prepare_started = std::time::Instant::now();
         let (dirs, _) = unpacked_layers(step.store, step.layers)?;
+        let prepare_time = prepare_started.elapsed();
         let temp = step.store.temp_dir().map_err(|e| setup(e.to_string()))?;
         let step_dir = temp.path().to_path_buf();
         for name in ["upper", "work", "merged", "lower", "etc", "mnt"] {
@@ -175,19 +175,23 @@ impl Backend for NamespaceBackend {
                 tail,
                 entries: Vec::new(),
                 keep: None,
+                snapshot_time: std::time::Duration::ZERO,
+                prepare_time,
             });
         }
+        let snapshot_started = std::time::Instant::now();
         let created: Vec<String> = match std::fs::read(&created_file) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| setup(e.to_string()))?,
             Err(e) => return Err(setup(format!("read the step's mount points: {e}"))),
         };
-        let view = FsView::new(step.layers.iter().map(|l| Arc::clone(&l.index)).collect());
-        let entries = snapshot_upper(&step_dir.join("upper"), &created, &view, step.epoch)?;
+        let entries = snapshot_upper(&step_dir.join("upper"), &created, step.view, step.epoch)?;
         Ok(StepResult {
             exit,
             tail,
             entries,
             keep: Some(temp),
+            snapshot_time: snapshot_started.elapsed(),
+            prepare_time,
         })
     }
 }
