@@ -343,6 +343,14 @@ impl Applier<'_> {
         }
         if name == WHITEOUT_OPAQUE && self.options.overlay_whiteouts {
             let dir = self.parent(&path, parents)?;
+            // The parent may be an `O_PATH` descriptor, which carries no xattrs.
+            let dir = rustix::fs::openat(
+                dir.as_fd(),
+                c".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| entry_error("open directory", &path, e.into()))?;
             return rustix::fs::fsetxattr(
                 dir.as_fd(),
                 OVERLAY_OPAQUE_XATTR,

@@ -289,3 +289,5 @@ pub struct SelectOptions {
     /// Environment overrides for detection (tests); `None` reads the process environment.
     pub env: Option<BTreeMap<String, String>>,
 }
+#[cfg(test)]
+mod tests;

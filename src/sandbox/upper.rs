@@ -333,7 +333,7 @@ fn link_hard_links(entries: &mut [LayerEntry]) {
 /// mode bits).
 fn read_xattrs(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, SandboxError> {
     let mut out = BTreeMap::new();
-    let size = match rustix::fs::llistxattr(path, &mut [0u8; 0][..]) {
+    let size = match rustix::fs::llistxattr_query(path) {
         Ok(size) => size,
         Err(rustix::io::Errno::NOTSUP) => return Ok(out),
         Err(e) => return Err(snapshot_error(path, "list xattrs of", e)),
