@@ -6,6 +6,7 @@
 //! stages of the pipeline (executor, image writer, registry client, the GitHub
 //! Action layer) build on the plan; `docs/architecture.md` keeps the map.
 
+pub mod action;
 pub mod build;
 pub mod check;
 pub mod frontend;

@@ -2,7 +2,7 @@
 //!
 //! A [`Backend`] takes one step (a [`RunSpec`]: the command, its environment, user, mounts)
 //! on a stage's layers and returns the step's changes as [`LayerEntry`]s, ready for the layer
-//! writer. Three backends exist, picked by [`select`]:
+//! writer. Three backends exist, picked by `select.rs`:
 //! - `namespace` (`namespace.rs`): new mount, PID, IPC and UTS namespaces; the root is an
 //!   overlay of the layers unpacked once into the store; the snapshot is the overlay's upper
 //!   directory (`upper.rs`), so it costs what the step changed.
@@ -142,7 +142,7 @@ pub enum MountSource {
     /// context, a named context directory): read-only, or writable over a private copy.
     Scratch(PathBuf),
     /// A path inside the merged tree of some layers (another stage, an image): `layers` are
-    /// digests of layers already unpacked with [`unpacked_layers`], lowest first.
+    /// directories of layers unpacked with [`unpack::unpacked_layers`], lowest first.
     Layers {
         /// Unpacked layer directories, lowest first.
         dirs: Vec<PathBuf>,

@@ -2,7 +2,7 @@
 //! network namespace for `--network=none`), on an overlay of the stage's unpacked layers.
 //!
 //! Processes, all of them this binary:
-//! - the builder writes a [`Payload`] (JSON) to `__sandbox namespace` and streams its output;
+//! - the builder writes a `Payload` (JSON) to `__sandbox namespace` and streams its output;
 //! - that helper unshares the namespaces, sets a parent-death signal and starts
 //!   `__sandbox init`, the first process of the new PID namespace, passing the payload on;
 //! - init mounts the overlay root (layers as lower directories, a fresh upper directory),
