@@ -74,7 +74,7 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError
 
 /// Temporary files get world-readable permissions (before the umask) because tempfile's default
 /// of 0600 would follow the blob when it is hard-linked into an output layout.
-fn temp_file_builder<'a>(prefix: &'a str) -> tempfile::Builder<'a, 'static> {
+fn temp_file_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(prefix);
     #[cfg(unix)]
@@ -101,7 +101,34 @@ impl Store {
         for dir in [store.blobs_dir(), store.tmp_dir(), store.root.join("meta")] {
             fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
         }
+        store.sweep_tmp();
         Ok(store)
+    }
+
+    /// Removes what killed builds left in `tmp/`: every temporary name carries its process
+    /// id, and an entry whose process is gone is nobody's.
+    ///
+    /// Processes of other PID namespaces sharing the store are invisible here; their entries
+    /// would be removed too, so a store is not to be shared across PID namespaces while in use.
+    fn sweep_tmp(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = temp_owner(&name.to_string_lossy()) else {
+                continue;
+            };
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
     }
 
     /// `$XDG_CACHE_HOME/rust-image-action` or `~/.cache/rust-image-action`.
@@ -207,7 +234,7 @@ impl Store {
     /// A writer into a unique temporary file under `tmp/`, hashing as it goes.
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
         let tmp = self.tmp_dir();
-        let file = temp_file_builder("blob-")
+        let file = temp_file_builder(&owned_prefix("blob-"))
             .tempfile_in(&tmp)
             .map_err(io_err("create temporary file in", &tmp))?;
         let (file, temp_path) = file.into_parts();
@@ -238,7 +265,7 @@ impl Store {
         let dir = self.root.join("meta").join(kind);
         fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
         let tmp = self.tmp_dir();
-        let mut file = temp_file_builder("meta-")
+        let mut file = temp_file_builder(&owned_prefix("meta-"))
             .tempfile_in(&tmp)
             .map_err(io_err("create temporary file in", &tmp))?;
         file.write_all(bytes)
@@ -267,10 +294,22 @@ impl Store {
     pub fn temp_dir(&self) -> Result<TempDir, StoreError> {
         let tmp = self.tmp_dir();
         tempfile::Builder::new()
-            .prefix("dir-")
+            .prefix(&owned_prefix("dir-"))
             .tempdir_in(&tmp)
             .map_err(io_err("create temporary directory in", &tmp))
     }
+}
+
+/// `KIND-PID-`: temporary names say which process owns them (see `Store::sweep_tmp`).
+fn owned_prefix(kind: &str) -> String {
+    format!("{kind}{}-", std::process::id())
+}
+
+/// The process id in a temporary name made with [`owned_prefix`].
+fn temp_owner(name: &str) -> Option<u32> {
+    let (_, rest) = name.split_once('-')?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
 }
 
 /// The XDG rule: `$XDG_CACHE_HOME` counts only when absolute, else `$HOME/.cache`; without a
@@ -426,6 +465,26 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn opening_sweeps_what_dead_processes_left_in_tmp() {
+        let (dir, store) = store();
+        let live = store.temp_dir().expect("temp dir");
+        // A process id that cannot be running: above the kernel's maximum.
+        let dead = store.tmp_dir().join("dir-4294967-abc");
+        fs::create_dir_all(dead.join("upper/etc")).expect("dead dir");
+        fs::write(store.tmp_dir().join("blob-4294967-x"), b"partial").expect("dead file");
+        fs::write(store.tmp_dir().join("unowned"), b"kept").expect("other file");
+        let reopened = Store::open(dir.path()).expect("reopen");
+        let left = entries(&reopened.tmp_dir());
+        let live_name = live
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(left, vec![live_name, "unowned".to_string()]);
     }
 
     #[test]
