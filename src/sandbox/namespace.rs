@@ -245,6 +245,8 @@ pub fn namespace_main() -> ExitCode {
     let mut flags =
         UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
     if payload.network == Network::None {
+        // FIXME: the new network namespace's loopback stays down, where BuildKit brings it
+        // up; fixed: set IFF_UP on `lo` with an rtnetlink message from init.
         flags |= UnshareFlags::NEWNET;
     }
     if let Err(message) = unshare(flags) {
