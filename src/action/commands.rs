@@ -146,6 +146,9 @@ impl<W: Write> Masker<W> {
         if let Some(password) = &inputs.password {
             self.register(password)?;
         }
+        if let Some(token) = &inputs.github_token {
+            self.register(token)?;
+        }
         for secret in &inputs.secrets {
             self.register(&secret.value)?;
         }

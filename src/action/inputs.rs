@@ -42,6 +42,7 @@ pub const INPUT_NAMES: &[&str] = &[
     "image",
     "username",
     "password",
+    "github-token",
     "push",
     "tags",
     "latest",
@@ -218,6 +219,9 @@ pub struct ActionInputs {
     pub username: Option<String>,
     /// `password`; None means anonymous (`action.yml` defaults it to the token).
     pub password: Option<Secret>,
+    /// `github-token`: the token for GitHub's API (the default branch, a rebuild's ref,
+    /// releases); the workflow's token by default.
+    pub github_token: Option<Secret>,
     /// `push`.
     pub push: PushMode,
     /// `tags`: the parsed rules; empty means the defaults.
@@ -409,6 +413,7 @@ fn read_inputs(reader: &mut Reader<'_>) -> Result<ActionInputs, InputError> {
     };
     let username = owned(reader.get("username"));
     let password = reader.get("password").map(Secret::new);
+    let github_token = reader.get("github-token").map(Secret::new);
     let push = match reader.choice("push")? {
         Choice::Auto => PushMode::Auto,
         Choice::True => PushMode::Always,
@@ -436,6 +441,7 @@ fn read_inputs(reader: &mut Reader<'_>) -> Result<ActionInputs, InputError> {
         image,
         username,
         password,
+        github_token,
         push,
         tags,
         latest,
