@@ -1331,7 +1331,11 @@ mod tests {
         for _ in 0..4000 {
             let lines: Vec<String> = (0..1 + rng.next() % 4)
                 .map(|_| {
-                    let bang = if rng.next() % 2 == 0 { "!" } else { "" };
+                    let bang = if rng.next().is_multiple_of(2) {
+                        "!"
+                    } else {
+                        ""
+                    };
                     let glob = rng.text(&glob_chars, 5);
                     format!("{bang}{}{glob}", names[(rng.next() % 4) as usize])
                 })

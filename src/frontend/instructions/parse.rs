@@ -182,7 +182,7 @@ fn command_line(node: &Node) -> CommandLine {
 fn key_values(node: &Node, name: &str) -> Parsed<Vec<KeyValue>> {
     no_flags(node)?;
     at_least_one(node, name)?;
-    if node.args.len() % 3 != 0 {
+    if !node.args.len().is_multiple_of(3) {
         return Err(format!("bad input to {name}, too many arguments").into());
     }
     node.args
