@@ -48,6 +48,12 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// The sandbox's helper processes (internal: started by this program itself).
+    #[command(hide = true, name = "__sandbox")]
+    Sandbox {
+        /// The helper mode.
+        mode: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -228,6 +234,9 @@ fn run_build(args: BuildArgs) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        // First, before any logging, runtime or thread exists: a helper may change the
+        // credentials and root of the whole process.
+        Command::Sandbox { mode } => rust_image_action::sandbox::helper::helper_main(&mode),
         Command::Build(args) => run_build(*args),
         Command::Check {
             context,

@@ -2,7 +2,7 @@
 //!
 //! A [`Backend`] takes one step (a [`RunSpec`]: the command, its environment, user, mounts)
 //! on a stage's layers and returns the step's changes as [`LayerEntry`]s, ready for the layer
-//! writer. Three backends exist, picked by [`select`]:
+//! writer. Three backends exist, picked by [`select`](fn@select):
 //! - `namespace` (`namespace.rs`): new mount, PID, IPC and UTS namespaces; the root is an
 //!   overlay of the layers unpacked once into the store; the snapshot is the overlay's upper
 //!   directory (`upper.rs`), so it costs what the step changed.
@@ -16,13 +16,27 @@
 //! builder itself (multi-threaded) never forks: [`exec::exec_step`] is the last code that runs
 //! before the user's program replaces the process.
 
+pub mod chroot;
+pub mod container;
+mod dirstep;
+mod emulate;
 pub mod exec;
+pub mod helper;
 pub mod process;
+pub mod rootdiff;
+pub mod select;
+mod stageroot;
+#[cfg(test)]
+mod test_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use chroot::ChrootBackend;
+pub use container::ContainerBackend;
+pub use select::select;
 
 use crate::build::LayerRecord;
 use crate::layer::writer::LayerEntry;
@@ -138,7 +152,7 @@ pub enum MountSource {
     /// context, a named context directory): read-only, or writable over a private copy.
     Scratch(PathBuf),
     /// A path inside the merged tree of some layers (another stage, an image): `layers` are
-    /// digests of layers already unpacked with [`unpacked_layers`], lowest first.
+    /// digests of layers already unpacked with `unpacked_layers`, lowest first.
     Layers {
         /// Unpacked layer directories, lowest first.
         dirs: Vec<PathBuf>,
