@@ -19,7 +19,9 @@
 //! `RUN --network=none` fails the step); mounts are emulated (`emulate.rs`),
 //! so a secret is written to the container's disk for the step's duration. Since it
 //! overwrites `/`, the backend refuses to start unless [`ContainerBackend::detect`] sees the
-//! builder's own image or an explicit request inside a container.
+//! builder's own image or an explicit request inside a container. Wiping `/` leaves only the
+//! protected paths, so the builder's binary must not need anything else of its image (a
+//! static binary under `/ria`).
 
 use std::path::{Path, PathBuf};
 

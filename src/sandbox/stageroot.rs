@@ -206,14 +206,14 @@ fn check_protected(index: &LayerIndex, protected: &[String]) -> Result<bool, Str
             if at || is_below(&entry.path, path) {
                 filter = true;
             } else if is_below(path, &entry.path) || entry.path.is_empty() {
-                let what = match entry.kind {
+                let (verb, rest) = match entry.kind {
                     IndexKind::Dir => continue,
-                    IndexKind::Whiteout => "deletes",
-                    IndexKind::OpaqueDir => "empties",
-                    _ => "replaces with a non-directory",
+                    IndexKind::Whiteout => ("deletes", ""),
+                    IndexKind::OpaqueDir => ("empties", ""),
+                    _ => ("turns", ", into a non-directory"),
                 };
                 return Err(format!(
-                    "it {what} `/{}`, which holds `/{path}`",
+                    "it {verb} `/{}`, which holds `/{path}`{rest}",
                     entry.path
                 ));
             }

@@ -6,6 +6,13 @@ use std::fs;
 use super::*;
 use crate::sandbox::test_support::{self, dir, file, layer, require_root, store, whiteout};
 
+fn opaque(path: &str) -> LayerEntry {
+    LayerEntry {
+        kind: EntryKind::OpaqueDir,
+        ..dir(path)
+    }
+}
+
 fn read(root: &Path, path: &str) -> String {
     fs::read_to_string(root.join(path)).unwrap_or_else(|e| format!("<{e}>"))
 }
@@ -159,18 +166,22 @@ fn long_names_pass_through_the_filter() {
 
 #[test]
 fn layer_deleting_what_holds_a_protected_path_is_refused() {
-    let cases: &[(Vec<crate::layer::writer::LayerEntry>, &str)] = &[
+    let cases: &[(Vec<LayerEntry>, &str)] = &[
         (
             vec![whiteout("etc")],
             "it deletes `/etc`, which holds `/etc/hosts`",
         ),
         (
             vec![test_support::symlink("etc", "private/etc")],
-            "it replaces with a non-directory `/etc`",
+            "it turns `/etc`, which holds `/etc/hosts`, into a non-directory",
         ),
         (
             vec![dir("etc"), whiteout("etc/hosts")],
             "it deletes `/etc/hosts`",
+        ),
+        (
+            vec![dir("etc"), opaque("etc")],
+            "it empties `/etc`, which holds `/etc/hosts`",
         ),
     ];
     for (entries, expected) in cases {
@@ -286,4 +297,25 @@ fn pax_path_records_are_read() {
     let data = b"30 mtime=1700000000.123456789\n20 path=a/very/long\n";
     assert_eq!(pax_path(data), Some(b"a/very/long".to_vec()));
     assert_eq!(pax_path(b"12 uid=1000\n"), None);
+}
+
+#[test]
+fn opaque_root_of_a_foreign_layer_is_refused() {
+    // Our writer cannot express it, other tools can: `.wh..wh..opq` at the top.
+    let index = LayerIndex {
+        entries: vec![crate::layer::index::IndexEntry {
+            path: String::new(),
+            kind: IndexKind::OpaqueDir,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+            link_target: None,
+        }],
+        small_files: Default::default(),
+    };
+    let error = check_protected(&index, &["etc/hosts".to_string()]).expect_err("refused");
+    assert_eq!(error, "it empties `/`, which holds `/etc/hosts`");
+    assert_eq!(check_protected(&index, &[]), Ok(false));
 }
