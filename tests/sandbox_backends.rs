@@ -400,3 +400,23 @@ fn chroot_probe_of_something_else_is_refused() {
         .expect_err("`true` never chroots");
     assert!(error.contains("without reporting back"), "{error}");
 }
+
+#[test]
+fn helper_entry_point_is_hidden_and_checks_its_mode() {
+    let help = std::process::Command::new(helper())
+        .arg("--help")
+        .output()
+        .expect("the binary runs");
+    assert!(help.status.success());
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("__sandbox"));
+    let unknown = std::process::Command::new(helper())
+        .args(["__sandbox", "no-such-mode"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("unknown sandbox helper mode `no-such-mode`"),
+        "{stderr}"
+    );
+}

@@ -41,6 +41,9 @@ pub const MARKER_VARIABLE: &str = "RIA_CONTAINER";
 /// The environment variable listing the builder's own paths (colon-separated).
 pub const KEEP_VARIABLE: &str = "RIA_CONTAINER_KEEP";
 
+/// Files container engines create in every container.
+const CONTAINER_MARKERS: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
+
 /// Where the builder's image installs it.
 pub const DEFAULT_KEEP: &str = "/ria";
 
@@ -81,6 +84,9 @@ impl ContainerBackend {
         }
         let mut protected = keep_paths(options);
         protected.push(store.root().to_path_buf());
+        // The engines' own markers (Docker's is a plain file, not a mount): what
+        // `detect` looks for next time.
+        protected.extend(CONTAINER_MARKERS.iter().map(PathBuf::from));
         protected.extend(options.protected.iter().cloned());
         Ok(ContainerBackend {
             stage: StageRoot::new(BACKEND, &canonical, &protected)?,
@@ -179,7 +185,7 @@ fn decide(marked: bool, explicit: bool, evidence: Option<&str>) -> Result<String
 
 /// What shows that this process runs in a container, if anything does.
 fn container_evidence() -> Option<String> {
-    for marker in ["/.dockerenv", "/run/.containerenv"] {
+    for marker in CONTAINER_MARKERS {
         if Path::new(marker).exists() {
             return Some(format!("`{marker}` exists"));
         }
