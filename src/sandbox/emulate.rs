@@ -13,7 +13,9 @@
 //! - a secret is a file written at the target with its mode and owner and deleted after the
 //!   step: unlike with the namespace backend it touches the root's disk while the step runs.
 //!
-//! Read-only mounts therefore do not refuse writes, they discard them.
+//! Read-only mounts therefore do not refuse writes, they discard them. A builder killed
+//! during a step leaves a moved cache inside the root, where the next wipe deletes it: caches
+//! are disposable.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;

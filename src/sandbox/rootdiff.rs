@@ -129,7 +129,8 @@ impl TreeSnapshot {
     }
 }
 
-/// Records every path under `root` on `root`'s file system.
+/// Records every path under `root` on `root`'s file system (directories of another file
+/// system are not entered).
 ///
 /// Paths in `skip` (absolute, as `root` is spelled) and every mount point below `root`
 /// (from `/proc/self/mountinfo`) are left out with everything below them. A path that
@@ -165,8 +166,10 @@ pub fn scan(root: &Path, skip: &[PathBuf]) -> Result<TreeSnapshot, SandboxError>
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(failed("stat", &path, e)),
             };
-            // Another file system below the root is a mount the step does not own.
-            if meta.dev() != root_meta.dev() {
+            // A directory on another file system is a mount the step does not own. Only
+            // directories: an overlay whose layers span file systems reports other devices
+            // for its files, and mounted files are in mountinfo anyway.
+            if meta.is_dir() && meta.dev() != root_meta.dev() {
                 continue;
             }
             let node = match node_meta(&path, &meta) {

@@ -395,7 +395,8 @@ fn wipe_dir(dir: &Path, protected: &HashSet<&Path>, dev: u64) -> Result<(), Stri
         }
         let meta = fs::symlink_metadata(&path)
             .map_err(|e| format!("failed to stat `{}`: {e}", path.display()))?;
-        if meta.dev() != dev {
+        // See `scan`: only a directory on another device is a mount for sure.
+        if meta.is_dir() && meta.dev() != dev {
             continue;
         }
         if meta.is_dir() && protected.iter().any(|p| p.starts_with(&path)) {
