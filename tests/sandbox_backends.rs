@@ -420,3 +420,31 @@ fn helper_entry_point_is_hidden_and_checks_its_mode() {
         "{stderr}"
     );
 }
+
+#[test]
+fn chroot_directory_follows_the_stage_across_steps() {
+    let f = fixture();
+    let mut backend = ChrootBackend::new(&f.store)
+        .expect("chroot backend")
+        .with_helper(helper());
+    let ran = run(
+        &mut backend,
+        &f.store,
+        std::slice::from_ref(&f.base),
+        &spec("echo 1 > /made"),
+    )
+    .expect("first step");
+    assert_eq!(describe(&ran.result.entries), ["file made 2 644"]);
+    let layers = [f.base.clone(), layer(&f.store, &ran.result.entries)];
+    let ran = run(&mut backend, &f.store, &layers, &spec("cat /made")).expect("second step");
+    assert_eq!(ran.output, ["1"]);
+    // Another stage on the same base: the first stage's file is gone.
+    let ran = run(
+        &mut backend,
+        &f.store,
+        std::slice::from_ref(&f.base),
+        &spec("test ! -e /made"),
+    )
+    .expect("other stage");
+    assert_eq!(ran.result.exit, Exit::Code(0));
+}

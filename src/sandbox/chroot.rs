@@ -6,8 +6,9 @@
 //! stage and extended layer by layer (`stageroot.rs`), like the container backend's root.
 //!
 //! Limits, since nothing can be mounted:
-//! - no PID, mount, IPC or network isolation: the step sees the host's processes and network
-//!   (`RUN --network=none` fails the step), and a process it leaves running keeps running;
+//! - no PID, mount, IPC, UTS or network isolation: the step sees the host's processes,
+//!   network and host name (`RUN --network=none` fails the step), and a process it leaves
+//!   running keeps running;
 //! - no `/proc` and no `/sys`; `/dev` holds only `null`, `zero`, `full`, `random`, `urandom`
 //!   and `tty`, made with `mknod` for the step when the builder has CAP_MKNOD (and missing
 //!   otherwise), unless the stage has its own;

@@ -15,7 +15,7 @@
 //! the container's own and never reach a layer). A layer that would delete one of them
 //! fails the step.
 //!
-//! Limits: no isolation from the builder (same PID space, same network, so
+//! Limits: no isolation from the builder (same PID space, network and host name, so
 //! `RUN --network=none` fails the step); mounts are emulated (`emulate.rs`),
 //! so a secret is written to the container's disk for the step's duration. Since it
 //! overwrites `/`, the backend refuses to start unless [`ContainerBackend::detect`] sees the

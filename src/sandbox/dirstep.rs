@@ -43,7 +43,7 @@ pub fn run_dir_step(mut run: DirStep<'_>, step: Step<'_>) -> Result<StepResult, 
              create namespaces"
         )));
     }
-    let before = scan(run.root, &run.skip)?;
+    let mut before = scan(run.root, &run.skip)?;
     let mut provisions = std::mem::take(&mut run.extra);
     provisions.extend(step.spec.mounts.iter().map(Provision::of_mount));
     let emulated = Emulated::setup(backend, run.root, step.store, &provisions)?;
@@ -62,7 +62,6 @@ pub fn run_dir_step(mut run: DirStep<'_>, step: Step<'_>) -> Result<StepResult, 
     }
     let mut skip = run.skip.clone();
     skip.extend(excluded.iter().map(|p| run.root.join(p)));
-    let mut before = before;
     let mut after = scan(run.root, &skip)?;
     for path in &excluded {
         before.forget(path);

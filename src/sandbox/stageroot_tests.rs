@@ -319,3 +319,28 @@ fn opaque_root_of_a_foreign_layer_is_refused() {
     assert_eq!(error, "it empties `/`, which holds `/etc/hosts`");
     assert_eq!(check_protected(&index, &[]), Ok(false));
 }
+
+#[test]
+fn step_without_changes_keeps_the_chain() {
+    let (tmp, store) = store();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).expect("mkdir");
+    let base = layer(&store, vec![file("a", "base")]);
+    let mut stage = StageRoot::new("test", &root, &[]).expect("stage root");
+    stage
+        .prepare(&store, std::slice::from_ref(&base))
+        .expect("prepare");
+    fs::write(root.join("a"), "touched").expect("write");
+    // A step with no changes adds no layer: the same chain comes back.
+    stage.stepped(std::slice::from_ref(&base), &[]);
+    stage
+        .prepare(&store, std::slice::from_ref(&base))
+        .expect("prepare");
+    assert_eq!(read(&root, "a"), "touched");
+    // After a failed step nothing is known: everything is unpacked again.
+    stage.invalidate();
+    stage
+        .prepare(&store, std::slice::from_ref(&base))
+        .expect("prepare");
+    assert_eq!(read(&root, "a"), "base");
+}
