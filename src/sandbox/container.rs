@@ -9,11 +9,11 @@
 //! (`stageroot.rs`).
 //!
 //! What must survive: the builder's own files (`RIA_CONTAINER_KEEP`, colon-separated, by
-//! default `/ria`), the store, the paths the builder names ([`SelectOptions::protected`]) and
-//! every mount point (`/proc`, `/sys`, `/dev`, the workspace, and `/etc/hosts`,
-//! `/etc/resolv.conf`, `/etc/hostname`, which the engine provides and which therefore stay
-//! the container's own and never reach a layer). A layer that would delete one of them
-//! fails the step.
+//! default `/ria`; the running executable in any case), the store, the paths the builder
+//! names ([`SelectOptions::protected`]) and every mount point (`/proc`, `/sys`, `/dev`, the
+//! workspace, and `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`, which the engine
+//! provides and which therefore stay the container's own and never reach a layer). A layer
+//! that would delete one of them fails the step.
 //!
 //! Limits: no isolation from the builder (same PID space, network and host name, so
 //! `RUN --network=none` fails the step); mounts are emulated (`emulate.rs`),
@@ -87,6 +87,8 @@ impl ContainerBackend {
         // The engines' own markers (Docker's is a plain file, not a mount): what
         // `detect` looks for next time.
         protected.extend(CONTAINER_MARKERS.iter().map(PathBuf::from));
+        // The running program, wherever it is installed: every step re-executes it.
+        protected.extend(std::env::current_exe().ok());
         protected.extend(options.protected.iter().cloned());
         Ok(ContainerBackend {
             stage: StageRoot::new(BACKEND, &canonical, &protected)?,
