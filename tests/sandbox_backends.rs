@@ -122,7 +122,7 @@ fn describe(entries: &[LayerEntry]) -> Vec<String> {
 }
 
 struct Fixture {
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     store: Store,
     base: LayerRecord,
     root: PathBuf,
@@ -136,7 +136,7 @@ fn fixture() -> Fixture {
     let root = tmp.path().join("root");
     fs::create_dir(&root).expect("mkdir root");
     Fixture {
-        _tmp: tmp,
+        tmp,
         store,
         base,
         root,
@@ -448,4 +448,67 @@ fn chroot_directory_follows_the_stage_across_steps() {
     )
     .expect("other stage");
     assert_eq!(ran.result.exit, Exit::Code(0));
+}
+
+/// Detaches a mount on drop, so a failing assertion leaves nothing mounted.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+#[test]
+fn container_keeps_the_engines_bind_mounted_files() {
+    let f = fixture();
+    // What an engine does: `/etc/hosts` bind-mounted from a file of its own.
+    let engine = f.tmp.path().join("engine-hosts");
+    fs::write(&engine, "10.1.2.3 engine\n").expect("write");
+    fs::create_dir(f.root.join("etc")).expect("mkdir");
+    fs::write(f.root.join("etc/hosts"), "").expect("mount point");
+    rustix::mount::mount_bind(&engine, f.root.join("etc/hosts")).expect("bind mount");
+    let _mounted = Mounted(f.root.join("etc/hosts"));
+    // An Alpine-like base ships its own `etc/hosts`.
+    let mut entries = vec![
+        LayerEntry {
+            path: "etc".into(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 1_700_000_000,
+            xattrs: Default::default(),
+        },
+        LayerEntry {
+            path: "etc/hosts".into(),
+            kind: EntryKind::File {
+                source: rust_image_action::layer::FileSource::Bytes(b"127.0.0.1 image\n".to_vec()),
+                size: 16,
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1_700_000_000,
+            xattrs: Default::default(),
+        },
+    ];
+    rust_image_action::layer::sort_entries(&mut entries);
+    let hosts_layer = layer(&f.store, &entries);
+    let mut backend = container(&f);
+    let layers = [f.base.clone(), hosts_layer];
+    let ran = run(
+        &mut backend,
+        &f.store,
+        &layers,
+        &spec("cat /etc/hosts; echo 10.9.9.9 x >> /etc/hosts"),
+    )
+    .expect("step");
+    assert_eq!(ran.result.exit, Exit::Code(0), "{:?}", ran.output);
+    assert_eq!(ran.output, ["10.1.2.3 engine"]);
+    assert_eq!(describe(&ran.result.entries), Vec::<String>::new());
+    assert_eq!(
+        fs::read_to_string(&engine).expect("read"),
+        "10.1.2.3 engine\n10.9.9.9 x\n"
+    );
 }
