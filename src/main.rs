@@ -49,6 +49,12 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
+    /// The sandbox's helper processes (internal: started by this program itself).
+    #[command(hide = true, name = "__sandbox")]
+    Sandbox {
+        /// The helper mode.
+        mode: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -240,15 +246,11 @@ fn run_build(args: BuildArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // The sandbox helpers are this binary re-executed; they must run before anything else
-    // (no threads, no argument parsing the user could see).
-    let mut args = std::env::args_os();
-    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(sandbox::process::HELPER_COMMAND)) {
-        let mode = args.next().unwrap_or_default();
-        return sandbox::helper::helper_main(&mode.to_string_lossy());
-    }
     let cli = Cli::parse();
     match cli.command {
+        // First, before any logging, runtime or thread exists: a helper may change the
+        // credentials and root of the whole process.
+        Command::Sandbox { mode } => rust_image_action::sandbox::helper::helper_main(&mode),
         Command::Build(args) => run_build(*args),
         Command::Check {
             context,

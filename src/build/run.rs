@@ -502,21 +502,35 @@ fn etc_files() -> EtcFiles {
 /// Picks the backend for this build's `--isolation`.
 fn select_backend(builder: &Builder<'_>) -> Result<(Box<dyn Backend>, String), String> {
     let store = builder.setup.store;
-    let isolation = builder.setup.options.isolation;
-    match isolation {
-        Isolation::Auto | Isolation::Namespace => match crate::sandbox::namespace::probe(store) {
-            Ok(()) => Ok((
-                Box::new(crate::sandbox::namespace::NamespaceBackend::new()),
-                "isolation: namespace (mount, PID, IPC and UTS namespaces on an overlay root)"
-                    .to_string(),
-            )),
-            Err(reason) => Err(format!(
-                "RUN needs an isolation backend and namespace is not available: {reason}"
-            )),
-        },
-        other => Err(format!(
-            "isolation `{}` is not available in this build",
-            other.as_str()
-        )),
+    let options = builder.setup.options;
+    let mut protected = vec![store.root().to_path_buf(), options.context.clone()];
+    protected.extend(options.oci_layout.iter().cloned());
+    protected.extend(options.tar.iter().cloned());
+    protected.extend(options.metadata_file.iter().cloned());
+    protected.extend(options.digest_file.iter().cloned());
+    protected.extend(options.dockerfile.iter().cloned());
+    for context in options.build_contexts.values() {
+        match context {
+            super::NamedContext::Dir(dir) => protected.push(dir.clone()),
+            super::NamedContext::OciLayout { dir, .. } => protected.push(dir.clone()),
+            super::NamedContext::Image(_) => {}
+        }
     }
+    for source in options.secrets.values() {
+        if let SecretSource::File(path) = source {
+            protected.push(path.clone());
+        }
+    }
+    let select_options = crate::sandbox::SelectOptions {
+        isolation: options.isolation,
+        protected,
+        env: None,
+    };
+    crate::sandbox::select(
+        store,
+        &select_options,
+        || crate::sandbox::namespace::probe(store),
+        || Box::new(crate::sandbox::namespace::NamespaceBackend::new()),
+    )
+    .map_err(|e| e.to_string())
 }

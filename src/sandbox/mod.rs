@@ -2,7 +2,7 @@
 //!
 //! A [`Backend`] takes one step (a [`RunSpec`]: the command, its environment, user, mounts)
 //! on a stage's layers and returns the step's changes as [`LayerEntry`]s, ready for the layer
-//! writer. Three backends exist, picked by `select.rs`:
+//! writer. Three backends exist, picked by [`select`](fn@select):
 //! - `namespace` (`namespace.rs`): new mount, PID, IPC and UTS namespaces; the root is an
 //!   overlay of the layers unpacked once into the store; the snapshot is the overlay's upper
 //!   directory (`upper.rs`), so it costs what the step changed.
@@ -16,10 +16,19 @@
 //! builder itself (multi-threaded) never forks: [`exec::exec_step`] is the last code that runs
 //! before the user's program replaces the process.
 
+pub mod chroot;
+pub mod container;
+mod dirstep;
+mod emulate;
 pub mod exec;
 pub mod helper;
 pub mod namespace;
 pub mod process;
+pub mod rootdiff;
+pub mod select;
+mod stageroot;
+#[cfg(test)]
+mod test_support;
 pub mod unpack;
 pub mod upper;
 
@@ -27,6 +36,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use chroot::ChrootBackend;
+pub use container::ContainerBackend;
+pub use select::select;
 
 use crate::build::LayerRecord;
 use crate::layer::writer::LayerEntry;

@@ -36,13 +36,29 @@ pub fn run_helper(
     error_file: &Path,
     output: &mut dyn FnMut(&str),
 ) -> Result<(Exit, Vec<String>), SandboxError> {
+    let program = helper_program().map_err(|e| SandboxError::Setup {
+        backend,
+        message: format!("find this program: {e}"),
+    })?;
+    run_helper_program(&program, backend, mode, payload, error_file, output)
+}
+
+/// [`run_helper`] with the helper program given: the integration tests point backends at
+/// the built binary, since a test harness has no `__sandbox` entry point.
+pub fn run_helper_program(
+    program: &Path,
+    backend: &'static str,
+    mode: &str,
+    payload: &[u8],
+    error_file: &Path,
+    output: &mut dyn FnMut(&str),
+) -> Result<(Exit, Vec<String>), SandboxError> {
     let setup = |message: String| SandboxError::Setup { backend, message };
-    let program = helper_program().map_err(|e| setup(format!("find this program: {e}")))?;
     let (reader, writer) = std::io::pipe().map_err(|e| setup(format!("create a pipe: {e}")))?;
     let writer_err = writer
         .try_clone()
         .map_err(|e| setup(format!("duplicate a pipe: {e}")))?;
-    let mut child = Command::new(&program)
+    let mut child = Command::new(program)
         .arg(HELPER_COMMAND)
         .arg(mode)
         .stdin(Stdio::piped())
