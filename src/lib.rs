@@ -19,3 +19,14 @@ pub mod platform;
 pub mod registry;
 pub mod sandbox;
 pub mod store;
+
+/// An error with its causes, `: `-separated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

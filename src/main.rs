@@ -28,6 +28,9 @@ enum Command {
     ///
     /// Prints the image's manifest digest on stdout; progress goes to stderr.
     Build(Box<BuildArgs>),
+    /// Run as the GitHub Action: inputs from `INPUT_*`, the run from `GITHUB_*` and the
+    /// event payload; builds, pushes and writes the step's outputs and summary.
+    Action,
     /// Parse, expand and plan a Dockerfile and report its problems.
     ///
     /// Prints one `FILE:LINE:COL: severity: message` line per finding and exits 1
@@ -252,6 +255,11 @@ fn main() -> ExitCode {
         // credentials and root of the whole process.
         Command::Sandbox { mode } => rust_image_action::sandbox::helper::helper_main(&mode),
         Command::Build(args) => run_build(*args),
+        Command::Action => match rust_image_action::action::mode::run_from_process() {
+            Ok(()) => ExitCode::SUCCESS,
+            // The log already has the error as an annotation.
+            Err(_) => ExitCode::FAILURE,
+        },
         Command::Check {
             context,
             file,

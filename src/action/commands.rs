@@ -184,6 +184,11 @@ impl<W: Write> Masker<W> {
         text
     }
 
+    /// The writer, for lines that went through [`Masker::redact`].
+    pub fn writer(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// The writer back.
     pub fn into_inner(self) -> W {
         self.out

@@ -92,33 +92,7 @@ pub enum InputError {
     },
 }
 
-/// A secret value: Debug and Display show `***`, never the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the one place that must send it (login, the secret mount).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::registry::Secret;
 
 /// One `id=value` line of the `secrets` input, for `RUN --mount=type=secret,id=...`.
 #[derive(Debug, Clone, PartialEq, Eq)]

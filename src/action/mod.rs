@@ -6,8 +6,10 @@
 
 pub mod commands;
 pub mod context;
+pub mod github;
 pub mod inputs;
 pub mod labels;
+pub mod mode;
 pub mod outputs;
 pub mod summary;
 pub mod tags;

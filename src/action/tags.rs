@@ -4,7 +4,8 @@
 //! With no rules the action tags the branch name, the version of a semver git tag
 //! (the tag name itself for any other git tag), `pr-<N>` for a pull request,
 //! `nightly` for a schedule, and the full commit SHA; `latest=auto` then means a
-//! non-PR run on the default branch. A `pull_request_target` run (which sits on the
+//! non-PR run on the default branch or a stable semver git tag (unless a higher release
+//! exists, see below). A `pull_request_target` run (which sits on the
 //! base branch's ref) gets `pr-<N>` and the PR's head SHA, never the branch name.
 //!
 //! With rules, `latest=auto` follows metadata-action: the first rule that yields a tag
@@ -224,7 +225,12 @@ pub fn compute_tags(request: &TagRequest<'_>) -> Result<Tags, TagRuleError> {
         LatestMode::Always => true,
         LatestMode::Never => false,
         LatestMode::Auto if request.rules.is_empty() => {
-            context.is_default_branch() && !context.event_name.starts_with("pull_request")
+            let release_tag = match context.ref_kind() {
+                RefKind::Tag(tag) => Version::parse(&tag).is_some_and(|v| v.pre.is_empty()),
+                _ => false,
+            };
+            release_tag
+                || (context.is_default_branch() && !context.event_name.starts_with("pull_request"))
         }
         LatestMode::Auto => auto_latest.unwrap_or(false),
     };
@@ -533,7 +539,7 @@ mod tests {
     fn defaults_for_each_simulated_run() {
         check(fixtures::push_main(), "", &["main", SHA, "latest"]);
         check(fixtures::push_branch(), "", &["feature-Login-Form", SHA]);
-        check(fixtures::push_tag(), "", &["1.2.3", SHA]);
+        check(fixtures::push_tag(), "", &["1.2.3", SHA, "latest"]);
         check(fixtures::push_prerelease(), "", &["2.0.0-rc.1", SHA]);
         check(fixtures::pull_fork(), "", &["pr-42", PR_MERGE_SHA]);
         check(fixtures::pull_same(), "", &["pr-42", PR_MERGE_SHA]);

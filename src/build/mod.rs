@@ -123,6 +123,8 @@ pub struct BuildOptions {
     pub isolation: crate::sandbox::Isolation,
     /// Build secrets for `RUN --mount=type=secret`, by id.
     pub secrets: BTreeMap<String, SecretSource>,
+    /// Annotations of the image manifest.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Where a build secret's value comes from (`--secret id=ID,env=VAR` or `,src=FILE`).
@@ -132,6 +134,8 @@ pub enum SecretSource {
     Env(String),
     /// A file.
     File(PathBuf),
+    /// A value the caller holds (the Action's `secrets` input).
+    Value(crate::registry::Secret),
 }
 
 impl SecretSource {
@@ -190,6 +194,7 @@ impl BuildOptions {
             credentials: None,
             isolation: crate::sandbox::Isolation::Auto,
             secrets: BTreeMap::new(),
+            annotations: BTreeMap::new(),
         }
     }
 
@@ -446,7 +451,7 @@ fn assemble(
         media_type: Some(media_types::OCI_MANIFEST.to_string()),
         config: config_descriptor,
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
-        annotations: None,
+        annotations: (!options.annotations.is_empty()).then(|| options.annotations.clone()),
     };
     let manifest_bytes = serde_json::to_vec(&manifest)
         .map_err(|e| BuildError::Options(format!("failed to encode the manifest: {e}")))?;

@@ -449,6 +449,7 @@ impl Builder<'_> {
                 use std::os::unix::ffi::OsStringExt;
                 v.into_vec()
             })),
+            Some(SecretSource::Value(secret)) => Ok(Some(secret.expose().as_bytes().to_vec())),
             Some(SecretSource::File(path)) => std::fs::read(path)
                 .map(Some)
                 .map_err(|e| format!("read secret `{id}` from `{}`: {e}", path.display())),

@@ -127,16 +127,7 @@ pub fn ensure_blobs(
     Ok(())
 }
 
-/// An error with its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
+use crate::error_chain;
 
 /// Pulls `name` from its registry (or takes it from the store when present).
 pub fn registry_image(

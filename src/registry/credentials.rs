@@ -28,8 +28,8 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a secret value.
-    pub fn new(value: String) -> Secret {
-        Secret(value)
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
     }
 
     /// The secret value, for putting it on the wire. Never format it.
@@ -588,7 +588,7 @@ mod tests {
         let env = move |name: &str| vars.get(name).cloned();
         let explicit = ExplicitCredentials {
             username: "u".into(),
-            password: Secret::new("p-S3CRET".into()),
+            password: Secret::new("p-S3CRET"),
         };
         let source = resolve_credentials("r.io", Some(explicit), &env).expect("explicit");
         assert_eq!(basic(&source), ("u", "p-S3CRET"));

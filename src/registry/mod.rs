@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod credentials;
+pub mod endpoints;
 pub mod pull;
 pub mod push;
 pub mod push_error;

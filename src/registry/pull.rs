@@ -266,7 +266,12 @@ fn registry_auth(credentials: Option<&crate::registry::CredentialSource>) -> Reg
 
 impl<'a> Puller<'a> {
     fn new(image: &'a ImageRef, options: &PullOptions) -> Result<Self, RegistryError> {
-        let plain_http = image.plain_http(&options.insecure_registries);
+        let mapped = super::endpoints::endpoint(&image.registry);
+        let plain_http = match &mapped {
+            Some((_, plain)) => *plain,
+            None => image.plain_http(&options.insecure_registries),
+        };
+        let host = mapped.map_or_else(|| image.registry.clone(), |(host, _)| host);
         let protocol = if plain_http {
             ClientProtocol::Http
         } else {
@@ -288,13 +293,11 @@ impl<'a> Puller<'a> {
             source: Box::new(source),
         })?;
         let target = match &image.digest {
-            Some(digest) => Reference::with_digest(
-                image.registry.clone(),
-                image.repository.clone(),
-                digest.to_string(),
-            ),
+            Some(digest) => {
+                Reference::with_digest(host.clone(), image.repository.clone(), digest.to_string())
+            }
             None => Reference::with_tag(
-                image.registry.clone(),
+                host.clone(),
                 image.repository.clone(),
                 image.manifest_reference(),
             ),

@@ -181,6 +181,10 @@ fn read_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, PushError
 
 /// `http://` for loopback registries and `insecure_registries`, else `https://`.
 pub fn base_url(registry: &str, insecure: &[String]) -> String {
+    if let Some((host, plain)) = super::endpoints::endpoint(registry) {
+        let scheme = if plain { "http" } else { "https" };
+        return format!("{scheme}://{host}");
+    }
     // The rule is the pull's; an `ImageRef` carries it.
     let probe = ImageRef {
         registry: registry.to_string(),

@@ -178,13 +178,4 @@ fn inherit_parent_metadata(
     Ok(())
 }
 
-/// An error with its causes, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
+use crate::error_chain;

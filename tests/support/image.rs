@@ -51,7 +51,16 @@ pub fn push_rootfs_image(registry: &Registry, repo_tag: &str, rootfs_dir: &Path)
 /// Pushes an image with one layer per directory in `layers` (lowest first), for the host's
 /// architecture, with `CMD ["/bin/sh"]`.
 pub fn push_image(registry: &Registry, repo_tag: &str, layers: &[&Path]) -> PushedImage {
-    let work = Layout::build(layers);
+    push_layout(registry, repo_tag, Layout::build(layers))
+}
+
+/// Pushes an image whose layers are the given tar files, as they are (lowest first): for
+/// layers written by other tools, such as `tar -C DIR -cf LAYER.tar .` with its `./` entry.
+pub fn push_tar_image(registry: &Registry, repo_tag: &str, tars: &[&Path]) -> PushedImage {
+    push_layout(registry, repo_tag, Layout::from_tars(tars))
+}
+
+fn push_layout(registry: &Registry, repo_tag: &str, work: Layout) -> PushedImage {
     let arch = Platform::host().architecture;
     work.umoci(&[
         "config",
@@ -191,8 +200,27 @@ struct Layout {
 impl Layout {
     /// `umoci init` + `umoci new`, then one `umoci raw add-layer` per directory.
     fn build(layers: &[&Path]) -> Layout {
-        require_tool("umoci");
         require_tool("tar");
+        let layout = Layout::empty();
+        for (i, source) in layers.iter().enumerate() {
+            let tar = layout.dir.path().join(format!("layer-{i}.tar"));
+            tar_directory(source, &tar);
+            layout.add_layer(&tar);
+        }
+        layout
+    }
+
+    /// `umoci init` + `umoci new`, then one `umoci raw add-layer` per tar file.
+    fn from_tars(tars: &[&Path]) -> Layout {
+        let layout = Layout::empty();
+        for tar in tars {
+            layout.add_layer(tar);
+        }
+        layout
+    }
+
+    fn empty() -> Layout {
+        require_tool("umoci");
         let dir = tempfile::Builder::new()
             .prefix("image-test-")
             .tempdir()
@@ -201,13 +229,12 @@ impl Layout {
         let path = layout.path();
         layout.umoci(&["init", "--layout", &path]);
         layout.umoci(&["new", "--image", &layout.image(BASE)]);
-        for (i, source) in layers.iter().enumerate() {
-            let tar = layout.dir.path().join(format!("layer-{i}.tar"));
-            tar_directory(source, &tar);
-            let tar = tar.to_string_lossy().into_owned();
-            layout.umoci(&["raw", "add-layer", "--image", &layout.image(BASE), &tar]);
-        }
         layout
+    }
+
+    fn add_layer(&self, tar: &Path) {
+        let tar = tar.to_string_lossy().into_owned();
+        self.umoci(&["raw", "add-layer", "--image", &self.image(BASE), &tar]);
     }
 
     fn path(&self) -> String {

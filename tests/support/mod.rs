@@ -7,7 +7,9 @@
 //!
 //! Use it from a test crate with `mod support;`. Besides the modules above it holds
 //! [`image_tree`] (reading docker-archive tarballs) and [`reference`] (a private Docker
-//! daemon), written for the BuildKit comparison tests.
+//! daemon), written for the BuildKit comparison tests, [`debian`] (a cached mmdebstrap
+//! root of Debian bookworm, pushed as an image) and [`bench`] (driving RUN builds and
+//! reading back their layers, for the RUN tests).
 
 #![allow(
     dead_code,
@@ -16,6 +18,9 @@
 )]
 
 pub mod auth_registry;
+pub mod bench;
+pub mod debian;
+pub mod fake_github;
 pub mod fault_proxy;
 pub mod http_wire;
 pub mod image;

@@ -301,7 +301,7 @@ fn token_registry(expires_in: u64, first_good: usize, repo_status: u16) -> Serve
 fn basic_credential() -> Credential {
     Credential::Basic {
         username: USER.into(),
-        password: Secret::new(PASSWORD.into()),
+        password: Secret::new(PASSWORD),
     }
 }
 
@@ -412,7 +412,7 @@ async fn identity_token_uses_the_refresh_token_grant() {
     let server = token_registry(300, 1, 200);
     let credential = Credential::IdentityToken {
         username: USER.into(),
-        token: Secret::new(IDENTITY.into()),
+        token: Secret::new(IDENTITY),
     };
     let auth = server.authenticator("127.0.0.1", credential);
     let scopes = [Scope::push("acme/app"), Scope::pull("library/base")];
@@ -528,7 +528,7 @@ async fn token_endpoint_failure_names_host_service_scopes_and_origin() {
     let server = token_registry(300, 1, 200);
     let credential = Credential::Basic {
         username: USER.into(),
-        password: Secret::new("wrong".into()),
+        password: Secret::new("wrong"),
     };
     let auth = server.authenticator("127.0.0.1", credential);
     let error = get(&auth, &server, &[Scope::push("acme/app")])
@@ -631,7 +631,7 @@ fn assert_no_secret<T: std::fmt::Debug>(value: &T) {
 
 #[test]
 fn no_secret_in_any_formatting() {
-    let secret = Secret::new(PASSWORD.into());
+    let secret = Secret::new(PASSWORD);
     assert_eq!(
         (format!("{secret}"), format!("{secret:?}")),
         ("***".into(), "***".into())
@@ -639,7 +639,7 @@ fn no_secret_in_any_formatting() {
     assert_eq!(secret.expose(), PASSWORD);
     let identity = Credential::IdentityToken {
         username: USER.into(),
-        token: Secret::new(IDENTITY.into()),
+        token: Secret::new(IDENTITY),
     };
     let source = CredentialSource {
         credential: basic_credential(),
