@@ -87,12 +87,23 @@ fn a_killed_build_leaves_no_process_no_mount_and_no_files() {
     child.kill().expect("kill the builder");
     child.wait().expect("reap the builder");
 
-    wait_for("the step's processes to die", Duration::from_secs(10), || {
-        processes_with(&format!("sleep {marker}")).is_empty()
-    });
-    assert_eq!(mounts(), mounts_before, "the killed build left mounts behind");
-    let leftovers = std::fs::read_dir(store.join("tmp")).expect("store tmp").count();
-    assert!(leftovers > 0, "the killed step's upper directory is still there to sweep");
+    wait_for(
+        "the step's processes to die",
+        Duration::from_secs(10),
+        || processes_with(&format!("sleep {marker}")).is_empty(),
+    );
+    assert_eq!(
+        mounts(),
+        mounts_before,
+        "the killed build left mounts behind"
+    );
+    let leftovers = std::fs::read_dir(store.join("tmp"))
+        .expect("store tmp")
+        .count();
+    assert!(
+        leftovers > 0,
+        "the killed step's upper directory is still there to sweep"
+    );
 
     // The next build on the store removes what the dead one left.
     std::fs::write(context.join("Dockerfile"), "FROM base\nRUN true\n").expect("Dockerfile");
