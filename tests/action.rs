@@ -11,23 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::auth_registry::AuthRegistry;
-use support::fake_github::{FakeGitHub, FakeRef, FakeRepo};
+use support::fake_github::FakeGitHub;
+use support::runner::{
+    ACTOR, ActionRun as Run, COMMIT_DATE, IMAGE_REPOSITORY, OLD_SHA, SHA, TOKEN, events_dir,
+    github_env, input_env, push_main_env, registry_config, registry_tags, sorted_lines as lines,
+    start_fake_github,
+};
 use support::token_server::TokenOptions;
-use support::{Registry, busybox_rootfs, push_rootfs_image, skopeo};
-use yaml_rust2::{Yaml, YamlLoader};
+use support::{Registry, busybox_rootfs, push_rootfs_image};
+use yaml_rust2::YamlLoader;
 
 const OUR_BINARY: &str = env!("CARGO_BIN_EXE_rust-image-action");
-const ACTOR: &str = "octocat";
-const TOKEN: &str = "ghs_simulatedRunnerToken0123456789";
-const SHA: &str = "9f3c2a1b7e4d5c6b8a90f1e2d3c4b5a697887766";
-const OLD_SHA: &str = "1111111111111111111111111111111111111111";
-const COMMIT_DATE: &str = "2026-11-30T08:15:42Z";
-const REPOSITORY: &str = "Acme-Corp/Web-App";
-const IMAGE_REPOSITORY: &str = "acme-corp/web-app";
-
-fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/events")
-}
 
 /// Everything a run needs, started once per test.
 struct Runner {
@@ -40,40 +34,21 @@ struct Runner {
 
 impl Runner {
     fn start() -> Runner {
+        Runner::start_with(TokenOptions::new(ACTOR, TOKEN))
+    }
+
+    /// Like [`Runner::start`], with the ghcr.io stand-in's token server set up by `options`.
+    fn start_with(options: TokenOptions) -> Runner {
         let base_registry = Registry::start_open();
         let rootfs = tempfile::tempdir().expect("tempdir");
         busybox_rootfs(rootfs.path());
         let base = push_rootfs_image(&base_registry, "base/busybox:1", rootfs.path()).reference;
-        let ghcr = AuthRegistry::start_token(TokenOptions::new(ACTOR, TOKEN));
-        let mut commits = BTreeMap::new();
-        commits.insert(SHA.to_string(), COMMIT_DATE.to_string());
-        commits.insert(OLD_SHA.to_string(), "2025-01-02T03:04:05Z".to_string());
-        let api = FakeGitHub::start(FakeRepo {
-            full_name: REPOSITORY.to_string(),
-            default_branch: "main".to_string(),
-            description: "The web app".to_string(),
-            license: "MIT".to_string(),
-            refs: vec![
-                FakeRef {
-                    full_ref: "refs/heads/main".into(),
-                    sha: SHA.into(),
-                },
-                FakeRef {
-                    full_ref: "refs/tags/v1.1.0".into(),
-                    sha: OLD_SHA.into(),
-                },
-                FakeRef {
-                    full_ref: "refs/tags/v1.2.3".into(),
-                    sha: SHA.into(),
-                },
-            ],
-            commits,
-        });
+        let ghcr = AuthRegistry::start_token(options);
         Runner {
             _base_registry: base_registry,
             base,
             ghcr,
-            api,
+            api: start_fake_github(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -101,33 +76,24 @@ impl Runner {
     /// `with:` values, as the runner would; returns the run's files and log.
     fn run(&self, name: &str, event: &str, git: &[(&str, &str)], with: &[(&str, &str)]) -> Run {
         let workspace = self.workspace(name);
+        self.run_in(&workspace, event, git, with)
+    }
+
+    fn run_in(
+        &self,
+        workspace: &Path,
+        event: &str,
+        git: &[(&str, &str)],
+        with: &[(&str, &str)],
+    ) -> Run {
+        let workspace = workspace.to_path_buf();
         let root = workspace.parent().expect("run dir").to_path_buf();
         let output = root.join("github_output");
         let summary = root.join("step_summary");
         let home = root.join("home");
         std::fs::create_dir_all(&home).expect("home");
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in action_defaults() {
-            env.insert(format!("INPUT_{}", name.to_ascii_uppercase()), value);
-        }
-        for (name, value) in with {
-            env.insert(
-                format!("INPUT_{}", name.to_ascii_uppercase()),
-                value.to_string(),
-            );
-        }
-        let github = [
-            ("GITHUB_SHA", SHA),
-            ("GITHUB_REPOSITORY", REPOSITORY),
-            ("GITHUB_REPOSITORY_OWNER", "Acme-Corp"),
-            ("GITHUB_ACTOR", ACTOR),
-            ("GITHUB_SERVER_URL", "https://github.com"),
-            ("GITHUB_RUN_ID", "4242"),
-            ("GITHUB_ACTIONS", "true"),
-        ];
-        for (key, value) in github.iter().chain(git) {
-            env.insert(key.to_string(), value.to_string());
-        }
+        let mut env: BTreeMap<String, String> = input_env(with);
+        env.extend(github_env(git));
         env.insert("GITHUB_API_URL".into(), self.api.url());
         env.insert("GITHUB_WORKSPACE".into(), workspace.display().to_string());
         env.insert(
@@ -164,146 +130,13 @@ impl Runner {
 
     /// The tags of the image repository in the ghcr.io stand-in, sorted.
     fn registry_tags(&self) -> Vec<String> {
-        let mut skopeo = skopeo();
-        let out = skopeo
-            .args(["list-tags", "--tls-verify=false", "--creds"])
-            .arg(format!("{ACTOR}:{TOKEN}"))
-            .arg(format!("docker://{}/{IMAGE_REPOSITORY}", self.ghcr.addr()))
-            .output()
-            .expect("skopeo list-tags");
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                stderr.contains("NAME_UNKNOWN")
-                    || stderr.contains("unknown")
-                    || stderr.contains("404"),
-                "skopeo list-tags failed: {stderr}"
-            );
-            return Vec::new();
-        }
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tags JSON");
-        let mut tags: Vec<String> = value["Tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect();
-        tags.sort();
-        tags
+        registry_tags(&self.ghcr)
     }
 
     /// The config of `tag` in the ghcr.io stand-in.
     fn config(&self, tag: &str) -> serde_json::Value {
-        let mut skopeo = skopeo();
-        let out = skopeo
-            .args(["inspect", "--config", "--tls-verify=false", "--creds"])
-            .arg(format!("{ACTOR}:{TOKEN}"))
-            .arg(format!(
-                "docker://{}/{IMAGE_REPOSITORY}:{tag}",
-                self.ghcr.addr()
-            ))
-            .output()
-            .expect("skopeo inspect");
-        assert!(
-            out.status.success(),
-            "inspect {tag}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("config JSON")
+        registry_config(&self.ghcr, tag)
     }
-}
-
-struct Run {
-    success: bool,
-    log: String,
-    outputs: String,
-    summary: String,
-}
-
-impl Run {
-    fn assert_success(&self) {
-        assert!(self.success, "the action failed:\n{}", self.log);
-        // The runner hides a value once `::add-mask::` registered it; nowhere else may it
-        // appear in the clear.
-        let first = self.log.lines().next().unwrap_or_default();
-        assert_eq!(
-            first,
-            format!("::add-mask::{TOKEN}"),
-            "masked before anything else"
-        );
-        let leaked = self
-            .log
-            .lines()
-            .filter(|l| !l.starts_with("::add-mask::"))
-            .any(|l| l.contains(TOKEN));
-        assert!(!leaked, "the token reached the log:\n{}", self.log);
-        assert!(
-            !self.summary.contains(TOKEN),
-            "the token reached the summary"
-        );
-    }
-
-    /// The outputs as the runner reads `GITHUB_OUTPUT`: `name=value` and
-    /// `name<<DELIMITER` blocks.
-    fn outputs(&self) -> BTreeMap<String, String> {
-        let mut outputs = BTreeMap::new();
-        let mut lines = self.outputs.lines();
-        while let Some(line) = lines.next() {
-            if let Some((name, delimiter)) = line.split_once("<<") {
-                let mut value = Vec::new();
-                for next in lines.by_ref() {
-                    if next == delimiter {
-                        break;
-                    }
-                    value.push(next);
-                }
-                outputs.insert(name.to_string(), value.join("\n"));
-            } else if let Some((name, value)) = line.split_once('=') {
-                outputs.insert(name.to_string(), value.to_string());
-            }
-        }
-        outputs
-    }
-}
-
-/// The inputs action.yml declares with their defaults, `${{ github.* }}` evaluated the way
-/// the runner would for this simulated run.
-fn action_defaults() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-        .expect("read action.yml");
-    let docs = YamlLoader::load_from_str(&text).expect("action.yml is YAML");
-    let inputs = docs[0]["inputs"].as_hash().expect("action.yml has inputs");
-    inputs
-        .iter()
-        .map(|(name, spec)| {
-            let name = name.as_str().expect("input name").to_string();
-            let default = match &spec["default"] {
-                Yaml::String(text) => text.clone(),
-                Yaml::Boolean(b) => b.to_string(),
-                Yaml::Integer(i) => i.to_string(),
-                _ => String::new(),
-            };
-            let value = default
-                .replace("${{ github.token }}", TOKEN)
-                .replace("${{ github.actor }}", ACTOR);
-            (name, value)
-        })
-        .collect()
-}
-
-fn lines(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
-
-fn push_main_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("GITHUB_EVENT_NAME", "push"),
-        ("GITHUB_REF", "refs/heads/main"),
-        ("GITHUB_REF_NAME", "main"),
-        ("GITHUB_REF_TYPE", "branch"),
-    ]
 }
 
 /// The README's snippet, run exactly: its step's `with:` (none) over action.yml's defaults.
@@ -579,5 +412,44 @@ fn bad_inputs_fail_before_any_work_naming_the_input() {
     assert!(
         runner.api.requests().is_empty(),
         "no API call before validation"
+    );
+}
+
+#[test]
+fn dockerfile_problems_and_registry_refusals_are_annotations_with_hints() {
+    // The token may read the package but not write it, as on ghcr.io without
+    // `packages: write`.
+    let mut options = TokenOptions::new(ACTOR, TOKEN);
+    options.pull_only_repositories = vec![IMAGE_REPOSITORY.to_string()];
+    let runner = Runner::start_with(options);
+    let run = runner.run("denied", "push_main.json", &push_main_env(), &[]);
+    assert!(!run.success, "{}", run.log);
+    let error = run
+        .log
+        .lines()
+        .find(|l| l.starts_with("::error"))
+        .unwrap_or_else(|| panic!("an error annotation:\n{}", run.log));
+    assert!(error.contains("packages: write"), "{error}");
+    assert!(
+        runner.registry_tags().is_empty(),
+        "no tag on a refused push"
+    );
+
+    // A Dockerfile error is an annotation on its file and line.
+    let workspace = runner.dir.path().join("broken").join("workspace");
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    std::fs::write(
+        workspace.join("Dockerfile"),
+        "FROM scratch\nCOPY --frmo=x a /a\n",
+    )
+    .expect("Dockerfile");
+    let run = runner.run_in(&workspace, "push_main.json", &push_main_env(), &[]);
+    assert!(!run.success);
+    assert!(
+        run.log
+            .lines()
+            .any(|l| l.starts_with("::error file=Dockerfile,line=2,col=")),
+        "{}",
+        run.log
     );
 }

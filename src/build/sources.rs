@@ -342,6 +342,10 @@ fn filter_layer(
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("failed to read layer `{digest}`: {e}"))?;
         let path = entry_path(&entry.path().map_err(|e| e.to_string())?);
+        if path.is_empty() {
+            // The layer's root (`./`): nothing to copy, and tar cannot name it.
+            continue;
+        }
         let affected = whiteout_target(&path).unwrap_or_else(|| path.clone());
         if !prefixes
             .iter()

@@ -100,7 +100,7 @@ pub struct RunUser {
     pub uid: u32,
     /// Primary group id.
     pub gid: u32,
-    /// Supplementary group ids.
+    /// Supplementary group ids (without the primary one, as runc sets them).
     pub groups: Vec<u32>,
     /// The home directory from `/etc/passwd`, `/` when it has none.
     pub home: String,
@@ -209,12 +209,10 @@ pub fn resolve_run_user(
             (primary, supplementary)
         }
     };
-    let mut all = vec![gid];
-    all.extend(supplementary);
     Ok(RunUser {
         uid,
         gid,
-        groups: all,
+        groups: supplementary,
         home: if home.is_empty() {
             "/".to_string()
         } else {

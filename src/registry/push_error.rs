@@ -152,15 +152,18 @@ fn excerpt(body: &str) -> String {
 /// What the user can do about status `status` from `registry`.
 pub(crate) fn hint_for_status(status: u16, registry: &str, repository: &str) -> Option<String> {
     match status {
+        // ghcr.io hands a workflow token without `packages: write` a pull-only token,
+        // which the push then fails with.
+        401 | 403 if registry == "ghcr.io" => Some(
+            "give the workflow `permissions: packages: write`, or grant this repository access \
+             to the package in its settings; outside a workflow, use a token with \
+             `write:packages`"
+                .to_string(),
+        ),
         401 => Some(format!(
             "the registry refused the credentials: check the user name and token allow pushing \
              to `{repository}`"
         )),
-        403 if registry == "ghcr.io" => Some(
-            "give the workflow `permissions: packages: write`, or grant this repository access \
-             to the package in its settings"
-                .to_string(),
-        ),
         403 => Some(format!(
             "the credentials may not push to `{repository}`; check their permissions"
         )),

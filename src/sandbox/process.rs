@@ -14,12 +14,14 @@ pub const TAIL_LINES: usize = 20;
 /// The hidden subcommand of this binary that the helpers run as.
 pub const HELPER_COMMAND: &str = "__sandbox";
 
-/// The path of this program, for re-executing it as a helper. Tests and other embedders can
-/// point it elsewhere with `RIA_SANDBOX_HELPER`.
+/// The program re-executed as a helper: this very program through `/proc/self/exe`, which
+/// stays valid when the file it was started from is replaced or deleted during a build
+/// (its path would not). Tests and other embedders can point it elsewhere with
+/// `RIA_SANDBOX_HELPER`.
 pub fn helper_program() -> std::io::Result<std::path::PathBuf> {
     match std::env::var_os("RIA_SANDBOX_HELPER") {
         Some(path) => Ok(path.into()),
-        None => std::env::current_exe(),
+        None => Ok(std::path::PathBuf::from("/proc/self/exe")),
     }
 }
 

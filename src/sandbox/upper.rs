@@ -267,14 +267,27 @@ fn drop_copied_up_dirs(entries: &mut Vec<LayerEntry>, lower: &FsView) {
         .filter(|e| e.kind == EntryKind::Dir)
         .map(|e| e.path.clone())
         .collect();
+    // Below an opaque directory nothing of the lower layers shows, so nothing there is a
+    // mere copy-up.
+    let under_opaque = |path: &str| {
+        let mut path = path;
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            if opaque.contains(parent) {
+                return true;
+            }
+            path = parent;
+        }
+        false
+    };
     let unchanged = |e: &LayerEntry| {
-        lower.lookup(&e.path).is_some_and(|l| {
-            l.kind == IndexKind::Dir
-                && l.mode == e.mode
-                && l.uid == e.uid
-                && l.gid == e.gid
-                && e.xattrs.is_empty()
-        })
+        !under_opaque(&e.path)
+            && lower.lookup(&e.path).is_some_and(|l| {
+                l.kind == IndexKind::Dir
+                    && l.mode == e.mode
+                    && l.uid == e.uid
+                    && l.gid == e.gid
+                    && e.xattrs.is_empty()
+            })
     };
     let mut dropped: BTreeSet<String> = BTreeSet::new();
     // Deepest first, so a parent sees whether its children stayed.

@@ -28,6 +28,7 @@ pub mod image_tree;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
+pub mod runner;
 pub mod token_server;
 pub mod tools;
 

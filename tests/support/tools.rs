@@ -213,7 +213,14 @@ impl ContainerEnv {
             fs::create_dir_all(dir.path().join(sub))
                 .unwrap_or_else(|e| panic!("failed to create `{sub}` in the {tool} dir: {e}"));
         }
-        write(&dir.path().join("containers.conf"), CONTAINERS_CONF);
+        // Each store gets its own engine tmp_dir: the default `/run/libpod` is shared by
+        // every podman on the machine, and concurrent tests then race on its files.
+        let engine_tmp = dir.path().join("tmp").join("libpod");
+        let conf = CONTAINERS_CONF.replace(
+            "[engine]\n",
+            &format!("[engine]\ntmp_dir = \"{}\"\n", engine_tmp.display()),
+        );
+        write(&dir.path().join("containers.conf"), &conf);
         ContainerEnv { program, dir }
     }
 
