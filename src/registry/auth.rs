@@ -29,7 +29,7 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(10);
 /// The `client_id` sent with refresh-token grants; the spec only asks that it names the client.
 const CLIENT_ID: &str = "rust-image-action";
 /// The hint for a 403 from ghcr.io, where the usual cause is the workflow's token permissions.
-const GHCR_FORBIDDEN_HINT: &str = "the workflow needs `permissions: packages: write`, or the \
+pub(crate) const GHCR_FORBIDDEN_HINT: &str = "the workflow needs `permissions: packages: write`, or the \
     package must grant this repository access in its settings (Package settings → Manage \
     Actions access)";
 
@@ -611,6 +611,12 @@ impl Authenticator {
                 "the repository may be private or missing: log in with `docker login {}` or \
                  give a user name and token",
                 self.registry
+            ),
+            // ghcr.io hands a workflow token without `packages: write` a token without the
+            // push scope, and the push is then refused as unauthorized.
+            _ if self.registry.eq_ignore_ascii_case("ghcr.io") => format!(
+                "check the user name and token for ghcr.io (credentials from {}); {}",
+                self.source.origin, GHCR_FORBIDDEN_HINT
             ),
             _ => format!(
                 "check the user name and token for {} (credentials from {})",

@@ -154,12 +154,7 @@ pub(crate) fn hint_for_status(status: u16, registry: &str, repository: &str) -> 
     match status {
         // ghcr.io hands a workflow token without `packages: write` a pull-only token,
         // which the push then fails with.
-        401 | 403 if registry == "ghcr.io" => Some(
-            "give the workflow `permissions: packages: write`, or grant this repository access \
-             to the package in its settings; outside a workflow, use a token with \
-             `write:packages`"
-                .to_string(),
-        ),
+        401 | 403 if registry == "ghcr.io" => Some(super::auth::GHCR_FORBIDDEN_HINT.to_string()),
         401 => Some(format!(
             "the registry refused the credentials: check the user name and token allow pushing \
              to `{repository}`"
