@@ -414,6 +414,7 @@ fn network_none_leaves_only_loopback_and_the_default_is_the_hosts_network() {
         .build(
             "FROM BASE\n\
              RUN --network=none cat /proc/net/dev > /none.txt\n\
+             RUN --network=none ping -c 1 -W 2 127.0.0.1 > /dev/null && echo up > /lo.txt\n\
              RUN cat /proc/net/dev > /host.txt\n",
             &[],
         )
@@ -421,6 +422,11 @@ fn network_none_leaves_only_loopback_and_the_default_is_the_hosts_network() {
     let after: BTreeSet<String> = interfaces(&host_net()).into_iter().collect();
     let files = built.files();
     assert_eq!(interfaces(&files.text("none.txt")), ["lo"]);
+    assert_eq!(
+        files.text("lo.txt"),
+        "up\n",
+        "loopback is up, as in BuildKit"
+    );
     let seen: BTreeSet<String> = interfaces(&files.text("host.txt")).into_iter().collect();
     assert!(
         before.intersection(&after).all(|name| seen.contains(name))

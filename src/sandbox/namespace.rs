@@ -245,8 +245,7 @@ pub fn namespace_main() -> ExitCode {
     let mut flags =
         UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
     if payload.network == Network::None {
-        // FIXME: the new network namespace's loopback stays down, where BuildKit brings it
-        // up; fixed: set IFF_UP on `lo` with an rtnetlink message from init.
+        // Init brings the new namespace's loopback up.
         flags |= UnshareFlags::NEWNET;
     }
     if let Err(message) = unshare(flags) {
@@ -363,6 +362,9 @@ fn set_up(payload: &Payload) -> Result<(), String> {
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .map_err(|e| format!("make mounts private: {e}"))?;
+    if payload.network == Network::None {
+        loopback_up().map_err(|e| format!("bring up the loopback interface: {e}"))?;
+    }
     let step = &payload.step_dir;
     let merged = step.join("merged");
     // Relative lower names keep the mount data short; they resolve against this directory.
@@ -454,6 +456,45 @@ fn set_up(payload: &Payload) -> Result<(), String> {
         .map_err(|e| format!("open /dev/null: {e}"))?;
     rustix::stdio::dup2_stdin(&null).map_err(|e| format!("replace standard input: {e}"))?;
     Ok(())
+}
+
+/// Sets `IFF_UP` on `lo` (always interface 1 in a new network namespace) with one rtnetlink
+/// `RTM_NEWLINK` request, as `ip link set lo up` would, and waits for the kernel's answer.
+fn loopback_up() -> Result<(), String> {
+    use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType, netlink};
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_ACK: u16 = 4;
+    const NLMSG_ERROR: u16 = 2;
+    const IFF_UP: u32 = 1;
+    let socket = rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None)
+        .map_err(|e| format!("open an rtnetlink socket: {e}"))?;
+    // struct nlmsghdr (len, type, flags, seq, pid) then struct ifinfomsg (family, pad,
+    // type, index, flags, change), native endian as the kernel reads them.
+    let mut message = Vec::with_capacity(32);
+    message.extend_from_slice(&32u32.to_ne_bytes());
+    message.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    message.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    message.extend_from_slice(&1u32.to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes());
+    message.extend_from_slice(&[0u8, 0u8]);
+    message.extend_from_slice(&0u16.to_ne_bytes());
+    message.extend_from_slice(&1i32.to_ne_bytes());
+    message.extend_from_slice(&IFF_UP.to_ne_bytes());
+    message.extend_from_slice(&IFF_UP.to_ne_bytes());
+    let kernel = netlink::SocketAddrNetlink::new(0, 0);
+    rustix::net::sendto(&socket, &message, SendFlags::empty(), &kernel)
+        .map_err(|e| format!("send the request: {e}"))?;
+    let mut answer = [0u8; 256];
+    let (size, _) = rustix::net::recv(&socket, &mut answer[..], RecvFlags::empty())
+        .map_err(|e| format!("read the answer: {e}"))?;
+    if size < 20 || u16::from_ne_bytes([answer[4], answer[5]]) != NLMSG_ERROR {
+        return Err("unexpected answer from the kernel".to_string());
+    }
+    match i32::from_ne_bytes([answer[16], answer[17], answer[18], answer[19]]) {
+        0 => Ok(()),
+        error => Err(std::io::Error::from_raw_os_error(-error).to_string()),
+    }
 }
 
 /// Attaches one `--mount` (or secret) at its target.
