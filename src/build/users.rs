@@ -273,15 +273,13 @@ mod tests {
                 home: home.to_string(),
             })
         };
-        assert_eq!(run(None), user(0, 0, &[0, 10], "/root"));
-        assert_eq!(run(Some("app")), user(1000, 1001, &[1001, 50], "/home/app"));
-        assert_eq!(
-            run(Some("1000")),
-            user(1000, 1001, &[1001, 50], "/home/app")
-        );
-        assert_eq!(run(Some("app:staff")), user(1000, 50, &[50], "/home/app"));
-        assert_eq!(run(Some("4242")), user(4242, 0, &[0], "/"));
-        assert_eq!(run(Some("4242:7")), user(4242, 7, &[7], "/"));
+        // Supplementary groups only, never the primary one (runc, and BuildKit's `id`).
+        assert_eq!(run(None), user(0, 0, &[10], "/root"));
+        assert_eq!(run(Some("app")), user(1000, 1001, &[50], "/home/app"));
+        assert_eq!(run(Some("1000")), user(1000, 1001, &[50], "/home/app"));
+        assert_eq!(run(Some("app:staff")), user(1000, 50, &[], "/home/app"));
+        assert_eq!(run(Some("4242")), user(4242, 0, &[], "/"));
+        assert_eq!(run(Some("4242:7")), user(4242, 7, &[], "/"));
         assert_eq!(
             run(Some("ghost")),
             Err("unable to find user `ghost`: no matching entries in passwd file".into())
