@@ -11,9 +11,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rust_image_action::build::{LayerOrigin, LayerRecord};
+use rust_image_action::build::LayerRecord;
 use rust_image_action::layer::{Compression, EntryKind, LayerEntry, LayerWriter};
-use rust_image_action::oci::image::Descriptor;
 use rust_image_action::sandbox::rootdiff::{TreeSnapshot, diff, scan};
 use rust_image_action::sandbox::{
     Backend, ChrootBackend, ContainerBackend, EtcFiles, Exit, MountSource, Network, RunMount,
@@ -40,19 +39,7 @@ fn layer(store: &Store, entries: &[LayerEntry]) -> LayerRecord {
         writer.append(entry).expect("append entry");
     }
     let (layer, index) = writer.finish().expect("finish layer");
-    LayerRecord {
-        descriptor: Descriptor {
-            media_type: layer.media_type.to_string(),
-            digest: layer.digest,
-            size: layer.size,
-            annotations: None,
-            platform: None,
-        },
-        diff_id: layer.diff_id,
-        index: Arc::new(index),
-        origin: LayerOrigin::Built,
-        source: None,
-    }
+    LayerRecord::built(&layer, Arc::new(index))
 }
 
 /// The busybox root file system of the test support as one layer, its entries found by

@@ -12,23 +12,12 @@ use crate::frontend::instructions::{
     CacheSharing, Mount, MountType, NetworkMode, Run, RunProgram, SecurityMode,
 };
 use crate::oci::digest::Digest;
+use crate::plan::PREDEFINED_ARGS;
 use crate::sandbox::unpack::unpacked_layers;
 use crate::sandbox::{Backend, EtcFiles, Isolation, MountSource, Network, RunMount, RunSpec, Step};
 
 /// The host name steps see.
 const HOSTNAME: &str = "sandbox";
-
-/// Build arguments every RUN sees when given, without an ARG (Docker's predefined proxies).
-const PROXY_ARGS: [&str; 8] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
 
 /// Holds what a step's mounts need until it ends: cache locks, extracted trees.
 #[derive(Default)]
@@ -123,7 +112,11 @@ impl Builder<'_> {
                 shown_args.push(format!("{key}={value}"));
             }
         }
-        for key in PROXY_ARGS {
+        // Docker's predefined proxy arguments reach RUN without an ARG declaring them.
+        let proxies = PREDEFINED_ARGS
+            .iter()
+            .filter(|a| a.ends_with("_PROXY") || a.ends_with("_proxy"));
+        for &key in proxies {
             if let Some(value) = self.setup.options.build_args.get(key) {
                 if !has(&env, key) {
                     env.push(format!("{key}={value}"));
@@ -353,27 +346,7 @@ impl Builder<'_> {
             let resolved = tree.resolve(subpath, true).map_err(|e| e.to_string())?;
             return Ok(MountSource::Scratch(dir.join(resolved)));
         }
-        let plan = self.setup.plan;
-        let lowered = from.to_ascii_lowercase();
-        let stage_index = match from.parse::<usize>() {
-            Ok(index) => Some(index),
-            Err(_) => plan
-                .stages
-                .iter()
-                .position(|s| s.name.as_deref() == Some(&lowered)),
-        };
-        let layers = match stage_index {
-            Some(index) => self
-                .states
-                .get(&index)
-                .ok_or_else(|| format!("stage `{from}` was not built before this step"))?
-                .layers
-                .clone(),
-            None => {
-                let platform = self.setup.platform.clone();
-                self.image(from, &platform)?.layers
-            }
-        };
+        let (layers, _) = self.layers_of(from)?;
         let store = self.setup.store;
         sources::ensure_blobs(store, &layers, &self.setup.options.registry_access())?;
         let subpath = subpath.trim_matches('/').to_string();

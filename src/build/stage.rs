@@ -53,6 +53,25 @@ pub struct LayerRecord {
     pub source: Option<String>,
 }
 
+impl LayerRecord {
+    /// The record of a layer this build wrote.
+    pub fn built(layer: &crate::layer::writer::Layer, index: Arc<LayerIndex>) -> LayerRecord {
+        LayerRecord {
+            descriptor: Descriptor {
+                media_type: layer.media_type.to_string(),
+                digest: layer.digest,
+                size: layer.size,
+                annotations: None,
+                platform: None,
+            },
+            diff_id: layer.diff_id,
+            index,
+            origin: LayerOrigin::Built,
+            source: None,
+        }
+    }
+}
+
 /// A stage after running: its layers, config and variables.
 #[derive(Clone, Debug)]
 pub struct StageState {
@@ -458,19 +477,7 @@ impl<'a> Builder<'a> {
         let (layer, index) = writer.finish()?;
         let index = Arc::new(index);
         state.view.push(Arc::clone(&index));
-        state.layers.push(LayerRecord {
-            descriptor: Descriptor {
-                media_type: layer.media_type.to_string(),
-                digest: layer.digest,
-                size: layer.size,
-                annotations: None,
-                platform: None,
-            },
-            diff_id: layer.diff_id,
-            index,
-            origin: LayerOrigin::Built,
-            source: None,
-        });
+        state.layers.push(LayerRecord::built(&layer, index));
         config::add_history(
             &mut state.config,
             format!("{history} # buildkit"),
@@ -524,6 +531,34 @@ impl<'a> Builder<'a> {
         Ok(size)
     }
 
+    /// The layers of `from`, a stage (by name or index) built before or an image, with how
+    /// messages name it.
+    pub(super) fn layers_of(&mut self, from: &str) -> Result<(Vec<LayerRecord>, String), String> {
+        let plan = self.setup.plan;
+        let lowered = from.to_ascii_lowercase();
+        let stage_index = match from.parse::<usize>() {
+            Ok(index) => Some(index),
+            Err(_) => plan
+                .stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(&lowered)),
+        };
+        match stage_index {
+            Some(index) => {
+                let source = self
+                    .states
+                    .get(&index)
+                    .ok_or_else(|| format!("stage `{from}` was not built before this step"))?;
+                Ok((source.layers.clone(), format!("stage `{}`", source.name)))
+            }
+            None => {
+                let platform = self.setup.platform.clone();
+                let image = self.image(from, &platform)?;
+                Ok((image.layers, format!("image `{from}`")))
+            }
+        }
+    }
+
     /// Files of another stage or image a COPY reads from, extracted selectively.
     fn extracted_tree(
         &mut self,
@@ -535,33 +570,9 @@ impl<'a> Builder<'a> {
         if let Some(NamedContext::Dir(dir)) = self.setup.options.build_contexts.get(from) {
             return Ok((None, SourceTree::context(dir, None)));
         }
-        let plan = self.setup.plan;
-        let lowered = from.to_ascii_lowercase();
-        let stage_index = match from.parse::<usize>() {
-            Ok(index) => Some(index),
-            Err(_) => plan
-                .stages
-                .iter()
-                .position(|s| s.name.as_deref() == Some(&lowered)),
-        };
-        let (layers, label) = match stage_index {
-            Some(index) => {
-                let source = self.states.get(&index).ok_or_else(|| {
-                    self.step_error(
-                        located,
-                        format!("stage `{from}` was not built before this step"),
-                    )
-                })?;
-                (source.layers.clone(), format!("stage `{}`", source.name))
-            }
-            None => {
-                let platform = self.setup.platform.clone();
-                let image = self
-                    .image(from, &platform)
-                    .map_err(|message| self.step_error(located, message))?;
-                (image.layers, format!("image `{from}`"))
-            }
-        };
+        let (layers, label) = self
+            .layers_of(from)
+            .map_err(|message| self.step_error(located, message))?;
         let access = self.setup.options.registry_access();
         sources::ensure_blobs(self.setup.store, &layers, &access)
             .map_err(|e| self.step_error(located, e))?;

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::build::{LayerOrigin, LayerRecord};
+use crate::build::LayerRecord;
 use crate::layer::compress::Compression;
 use crate::layer::writer::{EntryKind, FileSource, LayerEntry, LayerWriter, sort_entries};
-use crate::oci::image::Descriptor;
 use crate::store::Store;
 
 /// Where the `busybox-static` package installs its binary.
@@ -68,19 +67,7 @@ pub fn layer(store: &Store, mut entries: Vec<LayerEntry>) -> LayerRecord {
         writer.append(entry).expect("append entry");
     }
     let (layer, index) = writer.finish().expect("finish layer");
-    LayerRecord {
-        descriptor: Descriptor {
-            media_type: layer.media_type.to_string(),
-            digest: layer.digest,
-            size: layer.size,
-            annotations: None,
-            platform: None,
-        },
-        diff_id: layer.diff_id,
-        index: Arc::new(index),
-        origin: LayerOrigin::Built,
-        source: None,
-    }
+    LayerRecord::built(&layer, Arc::new(index))
 }
 
 /// The applets the tests' commands use.

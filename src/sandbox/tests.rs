@@ -10,12 +10,10 @@ use rustix::fs::{FileType, Mode, XattrFlags};
 
 use super::unpack::{chain_ids, unpacked_layers};
 use super::upper::snapshot_upper;
-use crate::build::{LayerOrigin, LayerRecord};
-use crate::layer::compress::Compression;
+use crate::build::LayerRecord;
 use crate::layer::extract::OVERLAY_OPAQUE_XATTR;
 use crate::layer::index::{FsView, IndexEntry, IndexKind, LayerIndex};
-use crate::layer::writer::{EntryKind, FileSource, LayerEntry, LayerWriter};
-use crate::oci::image::Descriptor;
+use crate::layer::writer::{EntryKind, FileSource, LayerEntry};
 use crate::store::Store;
 
 fn require_root() {
@@ -179,26 +177,7 @@ fn upper_directories_become_exactly_the_changes() {
 
 /// A layer written with the project's writer, as a record the builder would hold.
 fn layer(store: &Store, entries: &[LayerEntry]) -> LayerRecord {
-    let mut entries = entries.to_vec();
-    crate::layer::writer::sort_entries(&mut entries);
-    let mut writer = LayerWriter::new(store, Compression::Gzip).unwrap();
-    for entry in &entries {
-        writer.append(entry).unwrap();
-    }
-    let (layer, index) = writer.finish().unwrap();
-    LayerRecord {
-        descriptor: Descriptor {
-            media_type: layer.media_type.to_string(),
-            digest: layer.digest,
-            size: layer.size,
-            annotations: None,
-            platform: None,
-        },
-        diff_id: layer.diff_id,
-        index: Arc::new(index),
-        origin: LayerOrigin::Built,
-        source: None,
-    }
+    super::test_support::layer(store, entries.to_vec())
 }
 
 fn entry(path: &str, kind: EntryKind, mode: u32) -> LayerEntry {

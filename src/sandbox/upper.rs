@@ -12,7 +12,7 @@
 //! and its owner and mode are those of the layers below, it carries no change).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::FileType;
 
@@ -33,7 +33,6 @@ pub fn snapshot_upper(
 ) -> Result<Vec<LayerEntry>, SandboxError> {
     let created: BTreeSet<&str> = created.iter().map(String::as_str).collect();
     let mut walker = Walker {
-        upper,
         created: &created,
         epoch,
         entries: Vec::new(),
@@ -43,17 +42,16 @@ pub fn snapshot_upper(
     let mut entries = walker.entries;
     drop_copied_up_dirs(&mut entries, lower);
     sort_entries(&mut entries);
-    link_hard_links(&mut entries);
+    link_hard_links(&mut entries, &walker.links);
     Ok(entries)
 }
 
 struct Walker<'a> {
-    upper: &'a Path,
     created: &'a BTreeSet<&'a str>,
     epoch: Option<i64>,
     entries: Vec<LayerEntry>,
-    /// Files with more than one link, by inode: their paths.
-    links: HashMap<(u64, u64), Vec<usize>>,
+    /// Files with more than one link: their device and inode, by path.
+    links: HashMap<String, (u64, u64)>,
 }
 
 fn snapshot_error(path: &Path, action: &str, error: impl std::fmt::Display) -> SandboxError {
@@ -98,7 +96,15 @@ impl Walker<'_> {
         let is_created = self.created.contains(path.as_str());
         let kind = match file_type {
             FileType::CharacterDevice if stat.st_rdev == 0 => {
-                self.push(path, EntryKind::Whiteout, 0, 0, 0, 0, BTreeMap::new());
+                self.entries.push(entry(
+                    path,
+                    EntryKind::Whiteout,
+                    0,
+                    0,
+                    0,
+                    0,
+                    BTreeMap::new(),
+                ));
                 return Ok(());
             }
             FileType::Directory => {
@@ -106,7 +112,7 @@ impl Walker<'_> {
                 let opaque = lgetxattr_small(disk, OVERLAY_OPAQUE_XATTR)?.as_deref() == Some(b"y");
                 let before = self.entries.len();
                 if !is_created || opaque {
-                    self.push(
+                    self.entries.push(entry(
                         path.clone(),
                         EntryKind::Dir,
                         stat.st_mode,
@@ -114,10 +120,10 @@ impl Walker<'_> {
                         stat.st_gid.into(),
                         mtime,
                         xattrs,
-                    );
+                    ));
                 }
                 if opaque {
-                    self.push(
+                    self.entries.push(entry(
                         path.clone(),
                         EntryKind::OpaqueDir,
                         0,
@@ -125,7 +131,7 @@ impl Walker<'_> {
                         0,
                         0,
                         BTreeMap::new(),
-                    );
+                    ));
                 }
                 self.walk_dir(disk, &path)?;
                 if is_created && !opaque && self.entries.len() > before {
@@ -150,12 +156,8 @@ impl Walker<'_> {
                 if is_created && stat.st_size == 0 {
                     return Ok(());
                 }
-                let index = self.entries.len();
                 if stat.st_nlink > 1 {
-                    self.links
-                        .entry((stat.st_dev, stat.st_ino))
-                        .or_default()
-                        .push(index);
+                    self.links.insert(path.clone(), (stat.st_dev, stat.st_ino));
                 }
                 EntryKind::File {
                     source: FileSource::Path(disk.to_path_buf()),
@@ -193,7 +195,7 @@ impl Walker<'_> {
         } else {
             read_xattrs(disk)?
         };
-        self.push(
+        self.entries.push(entry(
             path,
             kind,
             stat.st_mode,
@@ -201,24 +203,8 @@ impl Walker<'_> {
             stat.st_gid.into(),
             mtime,
             xattrs,
-        );
+        ));
         Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        path: String,
-        kind: EntryKind,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-        mtime: i64,
-        xattrs: BTreeMap<String, Vec<u8>>,
-    ) {
-        let _ = self.upper;
-        self.entries
-            .push(entry(path, kind, mode, uid, gid, mtime, xattrs));
     }
 }
 
@@ -311,31 +297,23 @@ fn drop_copied_up_dirs(entries: &mut Vec<LayerEntry>, lower: &FsView) {
 
 /// Turns the second and later paths of a multiply-linked file into hard links to the first
 /// (in layer order), so the tar holds the content once and extraction links them again.
-fn link_hard_links(entries: &mut [LayerEntry]) {
-    let mut first: HashMap<PathBuf, String> = HashMap::new();
+fn link_hard_links(entries: &mut [LayerEntry], links: &HashMap<String, (u64, u64)>) {
+    let mut first: HashMap<(u64, u64), String> = HashMap::new();
     for e in entries.iter_mut() {
-        let EntryKind::File {
-            source: FileSource::Path(disk),
-            ..
-        } = &e.kind
-        else {
-            continue;
-        };
-        let Ok(stat) = rustix::fs::lstat(disk.as_path()) else {
-            continue;
-        };
-        if stat.st_nlink < 2 {
+        if !matches!(e.kind, EntryKind::File { .. }) {
             continue;
         }
-        let key = PathBuf::from(format!("{}:{}", stat.st_dev, stat.st_ino));
-        match first.get(&key) {
+        let Some(key) = links.get(&e.path) else {
+            continue;
+        };
+        match first.get(key) {
             Some(target) => {
                 e.kind = EntryKind::HardLink {
                     target: target.clone(),
                 };
             }
             None => {
-                first.insert(key, e.path.clone());
+                first.insert(*key, e.path.clone());
             }
         }
     }
