@@ -87,15 +87,23 @@ pub fn run<W: Write + Send>(
         env.get("GITHUB_TOKEN")
             .map(|t| crate::registry::Secret::new(t.clone()))
     });
-    let (api_url, repository) = (context.api_url.clone(), context.repository.clone());
-    let api = || GitHubApi::new(&api_url, &repository, token.as_ref());
+    let warn = |message: String| say(&FileAnnotation::new(Severity::Warning, message).to_command());
     let needs_repo = context.default_branch.is_none()
         || context.description.is_none()
         || context.license.is_none();
-    let mut client = None;
-    if needs_repo || context.dispatch_ref.is_some() || context.commit_time.is_none() {
-        client = Some(api().map_err(|e| fail(e.to_string()))?);
-    }
+    // A git tag needs the highest release, to know whether it may move `latest`.
+    let needs_api = needs_repo
+        || context.dispatch_ref.is_some()
+        || context.commit_time.is_none()
+        || matches!(context.ref_kind(), RefKind::Tag(_));
+    let client = if needs_api {
+        Some(
+            GitHubApi::new(&context.api_url, &context.repository, token.as_ref())
+                .map_err(|e| fail(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     if let Some(client) = &client {
         if needs_repo {
             match client.repository() {
@@ -105,7 +113,7 @@ pub fn run<W: Write + Send>(
                     context.license = context.license.take().or(info.license);
                     context.html_url = context.html_url.take().or(info.html_url);
                 }
-                Err(e) => say(&FileAnnotation::new(Severity::Warning, e.to_string()).to_command()),
+                Err(e) => warn(e.to_string()),
             }
         }
         if let Some(reference) = context.dispatch_ref.clone().filter(|r| !r.is_empty()) {
@@ -124,22 +132,15 @@ pub fn run<W: Write + Send>(
             match client.commit(&context.sha) {
                 Ok((_, Some(date))) => context.commit_time = UtcTime::parse_rfc3339(&date).ok(),
                 Ok((_, None)) => {}
-                Err(e) => say(&FileAnnotation::new(Severity::Warning, e.to_string()).to_command()),
+                Err(e) => warn(e.to_string()),
             }
         }
     }
     let highest = match (context.ref_kind(), &client) {
         (RefKind::Tag(_), Some(client)) => client.highest_release().unwrap_or_else(|e| {
-            say(&FileAnnotation::new(Severity::Warning, e.to_string()).to_command());
+            warn(e.to_string());
             None
         }),
-        (RefKind::Tag(_), None) => match api().and_then(|c| c.highest_release()) {
-            Ok(version) => version,
-            Err(e) => {
-                say(&FileAnnotation::new(Severity::Warning, e.to_string()).to_command());
-                None
-            }
-        },
         _ => None,
     };
     let tags = compute_tags(&TagRequest {
