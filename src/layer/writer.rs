@@ -91,6 +91,23 @@ pub enum EntryKind {
     OpaqueDir,
 }
 
+impl EntryKind {
+    /// The kind a layer index records for an entry of this kind.
+    pub fn index_kind(&self) -> IndexKind {
+        match self {
+            EntryKind::File { .. } => IndexKind::File,
+            EntryKind::Dir => IndexKind::Dir,
+            EntryKind::Symlink { .. } => IndexKind::Symlink,
+            EntryKind::HardLink { .. } => IndexKind::HardLink,
+            EntryKind::CharDevice { .. } => IndexKind::CharDevice,
+            EntryKind::BlockDevice { .. } => IndexKind::BlockDevice,
+            EntryKind::Fifo => IndexKind::Fifo,
+            EntryKind::Whiteout => IndexKind::Whiteout,
+            EntryKind::OpaqueDir => IndexKind::OpaqueDir,
+        }
+    }
+}
+
 /// Where a file entry's content comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileSource {
@@ -527,17 +544,7 @@ fn header_fields(entry: &LayerEntry) -> Result<HeaderFields<'_>, LayerError> {
 
 /// What [`index::index_layer`] reads back from the header of this entry.
 fn index_entry(entry: &LayerEntry, fields: &HeaderFields<'_>) -> IndexEntry {
-    let kind = match entry.kind {
-        EntryKind::File { .. } => IndexKind::File,
-        EntryKind::Dir => IndexKind::Dir,
-        EntryKind::Symlink { .. } => IndexKind::Symlink,
-        EntryKind::HardLink { .. } => IndexKind::HardLink,
-        EntryKind::CharDevice { .. } => IndexKind::CharDevice,
-        EntryKind::BlockDevice { .. } => IndexKind::BlockDevice,
-        EntryKind::Fifo => IndexKind::Fifo,
-        EntryKind::Whiteout => IndexKind::Whiteout,
-        EntryKind::OpaqueDir => IndexKind::OpaqueDir,
-    };
+    let kind = entry.kind.index_kind();
     IndexEntry {
         path: entry.path.clone(),
         kind,

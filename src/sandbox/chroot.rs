@@ -29,16 +29,6 @@ use crate::store::Store;
 
 const BACKEND: &str = "chroot";
 
-/// The device nodes a step gets when they can be made: name, major, minor.
-const DEVICES: [(&str, u32, u32); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
 /// Runs steps `chroot`ed into a private copy of the stage; see the module documentation.
 pub struct ChrootBackend {
     // Declared before `dir`, which it lives in.
@@ -156,7 +146,7 @@ impl Backend for ChrootBackend {
             },
         })
         .collect();
-        extra.extend(DEVICES.iter().map(|(name, major, minor)| Provision {
+        extra.extend(super::DEVICES.iter().map(|(name, major, minor)| Provision {
             target: format!("/dev/{name}"),
             content: Content::Device {
                 major: *major,

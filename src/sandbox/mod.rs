@@ -45,6 +45,16 @@ use crate::build::LayerRecord;
 use crate::layer::writer::LayerEntry;
 use crate::store::Store;
 
+/// The device nodes of a minimal `/dev`, as Docker provides them: name, major, minor.
+pub(crate) const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
 /// `--isolation`: how RUN steps are isolated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -671,14 +671,7 @@ fn bind_at(
 /// The device nodes of a minimal `/dev`, as Docker provides them.
 fn populate_dev(root: &Root) -> Result<(), String> {
     let dev = root.open_existing("dev")?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    for (name, major, minor) in super::DEVICES {
         let path = format!("{}/{name}", fd_path(&dev));
         rustix::fs::mknodat(
             rustix::fs::CWD,

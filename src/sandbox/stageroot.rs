@@ -24,7 +24,7 @@ use crate::build::LayerRecord;
 use crate::layer::compress::decompressed;
 use crate::layer::extract::{ExtractOptions, apply_layer};
 use crate::layer::index::{IndexKind, LayerIndex, normalize_path};
-use crate::layer::writer::{EntryKind, LayerEntry};
+use crate::layer::writer::LayerEntry;
 use crate::oci::digest::Digest;
 use crate::store::Store;
 
@@ -145,7 +145,7 @@ impl StageRoot {
             chain: layers.iter().map(|l| l.descriptor.digest).collect(),
             changes: entries
                 .iter()
-                .map(|e| (e.path.clone(), kind_of(&e.kind)))
+                .map(|e| (e.path.clone(), e.kind.index_kind()))
                 .collect(),
         };
     }
@@ -153,20 +153,6 @@ impl StageRoot {
     /// Forgets what the directory holds (a step failed halfway through its changes).
     pub fn invalidate(&mut self) {
         self.state = State::Unknown;
-    }
-}
-
-fn kind_of(kind: &EntryKind) -> IndexKind {
-    match kind {
-        EntryKind::File { .. } => IndexKind::File,
-        EntryKind::Dir => IndexKind::Dir,
-        EntryKind::Symlink { .. } => IndexKind::Symlink,
-        EntryKind::HardLink { .. } => IndexKind::HardLink,
-        EntryKind::CharDevice { .. } => IndexKind::CharDevice,
-        EntryKind::BlockDevice { .. } => IndexKind::BlockDevice,
-        EntryKind::Fifo => IndexKind::Fifo,
-        EntryKind::Whiteout => IndexKind::Whiteout,
-        EntryKind::OpaqueDir => IndexKind::OpaqueDir,
     }
 }
 

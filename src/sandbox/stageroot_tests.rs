@@ -4,6 +4,7 @@
 use std::fs;
 
 use super::*;
+use crate::layer::writer::EntryKind;
 use crate::sandbox::test_support::{self, dir, file, layer, require_root, store, whiteout};
 
 fn opaque(path: &str) -> LayerEntry {
